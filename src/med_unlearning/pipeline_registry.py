@@ -1,0 +1,24 @@
+"""Project pipelines: every folder under ``pipelines/`` is registered by its name."""
+
+from __future__ import annotations
+
+from kedro.framework.project import find_pipelines
+from kedro.pipeline import Pipeline
+
+#: Order of the study; ``__default__`` chains them all.
+STUDY_PIPELINES = ("sample_data", "recon", "segmentation", "unlearning", "evaluation")
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Register ``sample_data``, ``recon``, ``segmentation``, ``unlearning``, ``evaluation``.
+
+    Returns:
+        A mapping from pipeline names to ``Pipeline`` objects; ``__default__`` is the
+        whole study (Kedro orders the nodes by their data dependencies).
+    """
+    pipelines = find_pipelines(raise_errors=True)
+    missing = [name for name in STUDY_PIPELINES if name not in pipelines]
+    if missing:
+        raise RuntimeError(f"Study pipelines not found under med_unlearning.pipelines: {missing}")
+    pipelines["__default__"] = sum((pipelines[name] for name in STUDY_PIPELINES), Pipeline([]))
+    return pipelines

@@ -1,0 +1,1 @@
+"""Kedro pipelines: thin wiring only; the work is done by the domain packages."""

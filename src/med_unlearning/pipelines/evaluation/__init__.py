@@ -1,0 +1,5 @@
+"""``evaluation`` pipeline."""
+
+from med_unlearning.pipelines.evaluation.pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

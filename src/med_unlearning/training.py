@@ -1,0 +1,359 @@
+"""The one training loop of the project, shared by every task and unlearning strategy.
+
+A caller supplies a model, a loader, a ``loss_fn(model, batch) -> loss`` and an optimizer;
+the loop handles the device, mixed precision on CUDA, gradient clipping, the scheduler,
+progress (epoch, loss, ETA) on the terminal and in the log, per-epoch timing split into
+waiting for data and computing, and a clear error when the loss stops being finite.
+
+Batches are whatever the loader yields; tensors anywhere inside (dicts, lists, tuples) are
+moved to the device. A batch that is a mapping with an ``"ids"`` entry (e.g.
+``["vol_003:slice 4"]``) is named by those ids in error messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from med_unlearning.device import autocast_dtype, resolve_device
+
+__all__ = [
+    "LoopSettings",
+    "NonFiniteLossError",
+    "TrainingResult",
+    "describe_batch",
+    "make_loader",
+    "move_to_device",
+    "seed_everything",
+    "train",
+]
+
+logger = logging.getLogger(__name__)
+
+Batch = Any
+LossFn = Callable[[nn.Module, Batch], torch.Tensor]
+ValidateFn = Callable[[nn.Module], Mapping[str, float]]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch, step and items."""
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """How to run the loop (the model, data and loss come separately).
+
+    Attributes:
+        epochs: passes over the loader.
+        device: ``auto``, ``cpu``, ``cuda``… or a ``torch.device``.
+        precision: ``fp32``, ``bf16`` or ``fp16``; mixed precision applies on CUDA only.
+        grad_clip_norm: clip the global gradient norm to this value (``None`` = no clipping).
+        progress: show a progress bar.
+        description: label of the progress bar and the log lines (e.g. ``recon.original``).
+        plateau_metric: the history column a ``ReduceLROnPlateau`` scheduler watches.
+        max_steps_per_epoch: stop an epoch early after this many steps (``None`` = all).
+    """
+
+    epochs: int
+    device: str | torch.device = "auto"
+    precision: str = "fp32"
+    grad_clip_norm: float | None = None
+    progress: bool = True
+    description: str = "train"
+    plateau_metric: str = "train_loss"
+    max_steps_per_epoch: int | None = None
+
+
+@dataclass
+class TrainingResult:
+    """What a finished loop reports.
+
+    Attributes:
+        history: one row per epoch: ``epoch``, ``train_loss``, ``lr``, ``epoch_time_s``,
+            ``data_time_s`` (waiting for the loader), ``steps``, ``items`` and any
+            validation metrics.
+        wall_time_s: total wall time of the loop, validation included.
+    """
+
+    history: pd.DataFrame
+    wall_time_s: float
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
+    """Seed python, numpy and torch; optionally ask torch for deterministic kernels.
+
+    Returns:
+        A CPU generator seeded with ``seed``, for DataLoader shuffling.
+    """
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def _seed_worker(worker_id: int) -> None:
+    worker_seed = torch.initial_seed() % 2**32
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    num_workers: int = 0,
+    pin_memory: bool | str = "auto",
+    device: str | torch.device = "auto",
+    collate_fn: Callable[[list[Any]], Any] | None = None,
+    drop_last: bool = False,
+) -> DataLoader:
+    """A DataLoader whose order and worker randomness depend only on ``seed``.
+
+    ``pin_memory="auto"`` pins host memory when the target device is CUDA.
+    """
+    if pin_memory == "auto":
+        pin_memory = resolve_device(device).type == "cuda"
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        pin_memory=bool(pin_memory),
+        collate_fn=collate_fn,
+        drop_last=drop_last,
+        generator=generator,
+        worker_init_fn=_seed_worker if num_workers > 0 else None,
+        persistent_workers=num_workers > 0,
+    )
+
+
+def move_to_device(batch: Batch, device: torch.device, non_blocking: bool = True) -> Batch:
+    """Move every tensor inside ``batch`` (nested dicts/lists/tuples) to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=non_blocking and device.type == "cuda")
+    if isinstance(batch, Mapping):
+        return {key: move_to_device(value, device, non_blocking) for key, value in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(move_to_device(value, device, non_blocking) for value in batch))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to_device(value, device, non_blocking) for value in batch)
+    return batch
+
+
+def describe_batch(batch: Batch) -> str:
+    """Name the items of a batch for error messages (its ``ids`` entries when present)."""
+    if isinstance(batch, Mapping) and "ids" in batch:
+        ids = batch["ids"]
+        return ", ".join(str(item) for item in (ids if isinstance(ids, Sequence) else [ids]))
+    if isinstance(batch, (list, tuple)):
+        parts = [describe_batch(part) for part in batch]
+        named = [part for part in parts if part != "unnamed items"]
+        return "; ".join(named) if named else "unnamed items"
+    return "unnamed items"
+
+
+def _count_items(batch: Batch) -> int:
+    if isinstance(batch, Mapping) and "ids" in batch:
+        return len(batch["ids"])
+    if isinstance(batch, torch.Tensor):
+        return int(batch.shape[0])
+    if isinstance(batch, Mapping):
+        for value in batch.values():
+            if isinstance(value, torch.Tensor):
+                return int(value.shape[0])
+    if isinstance(batch, (list, tuple)) and batch:
+        return _count_items(batch[0])
+    return 1
+
+
+def _format_eta(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:d}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:d}:{secs:02d}"
+
+
+def _current_lr(optimizer: torch.optim.Optimizer) -> float:
+    return float(optimizer.param_groups[0]["lr"])
+
+
+def _step_scheduler(scheduler: Any, row: Mapping[str, float], metric: str) -> None:
+    if scheduler is None:
+        return
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if metric not in row:
+            raise KeyError(
+                f"ReduceLROnPlateau watches {metric!r} but the epoch only reported {sorted(row)}"
+            )
+        scheduler.step(row[metric])
+    else:
+        scheduler.step()
+
+
+def train(
+    model: nn.Module,
+    loader: Iterable[Batch],
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    settings: LoopSettings,
+    *,
+    scheduler: Any = None,
+    validate: ValidateFn | None = None,
+    after_step: Callable[[nn.Module], None] | None = None,
+) -> TrainingResult:
+    """Train ``model`` in place for ``settings.epochs`` epochs.
+
+    Args:
+        model: the network; moved to the settings' device.
+        loader: yields batches (re-iterated every epoch).
+        loss_fn: ``loss_fn(model, batch_on_device) -> scalar loss``; it runs the forward pass
+            so that tasks and unlearning strategies can combine several terms.
+        optimizer: built on ``model``'s parameters (before or after the move: parameters
+            are moved in place).
+        settings: epochs, device, precision, clipping, progress.
+        scheduler: a per-epoch LR scheduler; ``ReduceLROnPlateau`` gets
+            ``history[settings.plateau_metric]``.
+        validate: called after each epoch with the model in eval mode; its metrics join the
+            history row (prefix them, e.g. ``val_psnr``).
+        after_step: called after each optimizer step (e.g. to re-apply a constraint).
+
+    Returns:
+        The per-epoch history and the wall time.
+
+    Raises:
+        NonFiniteLossError: as soon as a loss is NaN/inf, naming epoch, step and items.
+    """
+    if settings.epochs < 1:
+        raise ValueError(f"{settings.description}: epochs must be >= 1, got {settings.epochs}")
+    device = resolve_device(settings.device)
+    model.to(device)
+    amp_dtype = autocast_dtype(settings.precision, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    try:
+        steps_per_epoch = len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        steps_per_epoch = None
+    if settings.max_steps_per_epoch is not None and steps_per_epoch is not None:
+        steps_per_epoch = min(steps_per_epoch, settings.max_steps_per_epoch)
+    total_steps = steps_per_epoch * settings.epochs if steps_per_epoch is not None else None
+
+    rows: list[dict[str, float]] = []
+    start = time.perf_counter()
+    bar = tqdm(
+        total=total_steps,
+        desc=settings.description,
+        unit="step",
+        disable=not settings.progress,
+        dynamic_ncols=True,
+        leave=False,
+    )
+    try:
+        for epoch in range(1, settings.epochs + 1):
+            model.train()
+            epoch_start = time.perf_counter()
+            data_time = 0.0
+            loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+            steps = 0
+            items = 0
+            fetch_start = time.perf_counter()
+            for batch in loader:
+                data_time += time.perf_counter() - fetch_start
+                batch = move_to_device(batch, device)
+                optimizer.zero_grad(set_to_none=True)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    loss = loss_fn(model, batch)
+                if not torch.isfinite(loss.detach()).item():
+                    raise NonFiniteLossError(
+                        f"{settings.description}: loss is {loss.item()} at epoch {epoch}, "
+                        f"step {steps + 1}, on items [{describe_batch(batch)}]. "
+                        "Check these inputs (e.g. a volume whose maximum is 0) and the "
+                        "learning rate."
+                    )
+                scaler.scale(loss).backward()
+                if settings.grad_clip_norm is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                if after_step is not None:
+                    after_step(model)
+                loss_sum += loss.detach().double()
+                steps += 1
+                items += _count_items(batch)
+                bar.update(1)
+                if settings.progress and steps % 5 == 1:
+                    bar.set_postfix(epoch=f"{epoch}/{settings.epochs}", loss=f"{loss.item():.4g}")
+                if settings.max_steps_per_epoch is not None and steps >= settings.max_steps_per_epoch:
+                    break
+                fetch_start = time.perf_counter()
+            if steps == 0:
+                raise ValueError(f"{settings.description}: the loader yielded no batch")
+            row: dict[str, float] = {
+                "epoch": epoch,
+                "train_loss": float(loss_sum.item() / steps),
+                "lr": _current_lr(optimizer),
+                "steps": steps,
+                "items": items,
+                "data_time_s": data_time,
+            }
+            if validate is not None:
+                model.eval()
+                with torch.no_grad():
+                    row.update({key: float(value) for key, value in validate(model).items()})
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            row["epoch_time_s"] = time.perf_counter() - epoch_start
+            rows.append(row)
+            _step_scheduler(scheduler, row, settings.plateau_metric)
+            elapsed = time.perf_counter() - start
+            eta = elapsed / epoch * (settings.epochs - epoch)
+            metrics = " ".join(
+                f"{key} {value:.4g}"
+                for key, value in row.items()
+                if key not in {"epoch", "steps", "items", "data_time_s", "epoch_time_s"}
+            )
+            logger.info(
+                "%s epoch %d/%d  %s  time %.1fs  ETA %s",
+                settings.description,
+                epoch,
+                settings.epochs,
+                metrics,
+                row["epoch_time_s"],
+                _format_eta(eta),
+            )
+    finally:
+        bar.close()
+    wall_time = time.perf_counter() - start
+    history = pd.DataFrame(rows)
+    history["epoch"] = history["epoch"].astype(int)
+    if not math.isfinite(wall_time):  # pragma: no cover - defensive
+        wall_time = float("nan")
+    return TrainingResult(history=history, wall_time_s=wall_time)
