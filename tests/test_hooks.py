@@ -1,0 +1,30 @@
+"""Parameters are validated when the Kedro context is created, before any node runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from med_unlearning.params import ParameterError
+
+
+def test_bad_runtime_param_fails_at_session_start(kedro_session) -> None:
+    with kedro_session(runtime={"seed": "not-a-number"}) as session:
+        with pytest.raises(ParameterError, match=r"runtime\.seed"):
+            session.load_context()
+
+
+def test_misspelt_section_fails_at_session_start(kedro_session) -> None:
+    with kedro_session(runtmie={"seed": 1}) as session:
+        with pytest.raises(ParameterError, match="runtmie"):
+            session.load_context()
+
+
+def test_valid_params_load_and_runtime_overrides_merge_softly(kedro_session) -> None:
+    with kedro_session(runtime={"seed": 7}) as session:
+        params = session.load_context().params
+    assert params["runtime"]["seed"] == 7
+    assert params["runtime"]["device"] == "cpu"  # from conf/test, sibling kept
+
+
+def test_telemetry_is_off_in_the_project(project_path) -> None:
+    assert (project_path / ".telemetry").read_text().strip() == "consent: false"
