@@ -21,9 +21,9 @@ def test_misspelt_section_fails_at_session_start(kedro_session) -> None:
 
 def test_valid_params_load_and_runtime_overrides_merge_softly(kedro_session) -> None:
     with kedro_session(runtime={"seed": 7}) as session:
-        params = session.load_context().params
-    assert params["runtime"]["seed"] == 7
-    assert params["runtime"]["device"] == "cpu"  # from conf/test, sibling kept
+        raw = session.load_context().config_loader["parameters"]
+    assert raw["runtime"]["seed"] == 7
+    assert raw["runtime"]["device"] == "cpu"  # from conf/test, sibling kept
 
 
 def test_telemetry_is_off_in_the_project(project_path) -> None:
