@@ -1,0 +1,191 @@
+"""The study report: every method's row, embedded figures, missing methods, plain verdicts."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from med_unlearning.metrics.comparison import evaluate_study
+from med_unlearning.metrics.membership import membership_attacks_from_params
+from med_unlearning.params.evaluation import EvaluationParams
+from med_unlearning.reporting.figures import tradeoff_scatter
+from med_unlearning.reporting.report import (
+    MAE_DEFINITION,
+    FigureEntry,
+    ReportContext,
+    TaskSection,
+    build_report_context,
+    markdown_table,
+    render_report,
+)
+
+RECON_METHODS = ("original", "oracle", "ft", "nl_ft", "ga_l1")
+SEGMENTATION_METHODS = ("original", "oracle", "noisy_label@e50", "max_loss@e50")
+PROTOCOL = {
+    "tasks": ["recon", "segmentation"],
+    "forget request": {"recon": "anatomy == knee", "segmentation": "subject in [070]"},
+    "retain subset": "10%",
+    "seed": 42,
+}
+
+
+def _results() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for index, method in enumerate(RECON_METHODS):
+        for set_name in ("retain_test", "forget_test", "forget_train"):
+            for item in range(4):
+                for metric, base, higher in (("psnr", 35.0, True), ("ssim", 0.9, True),
+                                             ("nmse", 0.02, False)):  # fmt: skip
+                    rows.append({"task": "recon", "method": method, "set": set_name,
+                                 "item_id": f"{set_name}{item}", "metric": metric,
+                                 "value": base * (1 - 0.05 * index) + rng.normal(0, 0.01),
+                                 "higher_is_better": higher})  # fmt: skip
+    for index, method in enumerate(SEGMENTATION_METHODS):
+        for set_name in ("retain", "forget", "test"):
+            for item in range(3):
+                for metric, base, higher in (("dice_mean", 0.8, True), ("mae", 0.05, False)):
+                    rows.append({"task": "segmentation", "method": method, "set": set_name,
+                                 "item_id": f"{set_name}{item}", "metric": metric,
+                                 "value": base * (1 - 0.1 * index) + rng.normal(0, 0.01),
+                                 "higher_is_better": higher, "epochs": 50.0})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+EXPECTED = {"recon": ["ft", "nl_ft", "ga_l1", "full_ft"],
+            "segmentation": ["noisy_label@e50", "max_loss@e50", "fix_decoder@e50"]}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def rendered() -> tuple[str, str, ReportContext]:
+    params = EvaluationParams.model_validate({"membership": {"n_splits": 2}})
+    results = _results()
+    membership = membership_attacks_from_params(results, params)
+    costs = pd.DataFrame({"task": ["recon", "recon", "segmentation", "segmentation"],
+                          "method": ["oracle", "nl_ft", "oracle", "noisy_label@e50"],
+                          "wall_time_s": [800.0, 35.0, 100.0, 25.0]})  # fmt: skip
+    tables = evaluate_study(results, params, costs, membership, EXPECTED)
+    pairs = {task: (spec.retain[0].as_tuple(), spec.forget[0].as_tuple())
+             for task, spec in params.tasks.items()}  # fmt: skip
+    figures = {
+        "recon": [FigureEntry("Trade-off", "figures/tradeoff.png",
+                              tradeoff_scatter(tables["summary"], pairs))],
+        "segmentation": [FigureEntry("Overlays", "figures/overlays.png", None)],
+        "study": [FigureEntry("Blank", "figures/blank.png", _small_figure(), caption="cap")],
+    }  # fmt: skip
+    context = build_report_context(
+        tables, params, protocol=PROTOCOL, membership=membership, figures=figures,
+        expected_methods=EXPECTED, title="Test study",
+    )  # fmt: skip
+    markdown, html = render_report(context)
+    return markdown, html, context
+
+
+def _small_figure() -> Figure:
+    figure = Figure(figsize=(2, 2))
+    figure.add_subplot(1, 1, 1).plot([0, 1], [1, 0])
+    return figure
+
+
+def _summary_rows(markdown: str, task: str) -> list[str]:
+    section = markdown.split(f"## Task: {task}")[1].split("### Summary")[1].split("###")[0]
+    return [line.split("|")[1].strip() for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("| method")]  # fmt: skip
+
+
+def test_every_method_has_a_summary_row(rendered: tuple) -> None:
+    markdown, html, _ = rendered
+    order = EvaluationParams().method_order
+    strategies = sorted(["ft", "nl_ft", "ga_l1", "full_ft"], key=order.index)
+    assert _summary_rows(markdown, "recon") == ["original", "oracle", *strategies]
+    assert set(_summary_rows(markdown, "segmentation")) == {
+        *SEGMENTATION_METHODS, "fix_decoder@e50"
+    }
+    for method in {*RECON_METHODS, *SEGMENTATION_METHODS, "full_ft", "fix_decoder@e50"}:
+        assert f"<td>{method}</td>" in html
+
+
+def test_missing_methods_are_named_not_fatal(rendered: tuple) -> None:
+    markdown, html, context = rendered
+    sections = {section.task: section for section in context.sections}
+    assert sections["recon"].missing_methods == ["full_ft"]
+    assert sections["segmentation"].missing_methods == ["fix_decoder@e50"]
+    assert "Missing methods: full_ft" in markdown and "Missing methods: full_ft" in html
+    full_ft_row = next(line for line in markdown.splitlines() if line.startswith("| full_ft |"))
+    assert set(cell.strip() for cell in full_ft_row.strip("|").split("|")[1:]) == {"missing"}
+
+
+def test_html_is_self_contained_with_embedded_pngs(rendered: tuple) -> None:
+    _, html, _ = rendered
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) == 2  # trade-off and the study-wide figure; the None one is a note
+    assert all(base64.b64decode(data).startswith(b"\x89PNG") for data in images)
+    assert "Figure not available" in html
+    assert "<style>" in html and "<link" not in html and "<script" not in html
+
+
+def test_markdown_links_figures_by_relative_name(rendered: tuple) -> None:
+    markdown, _, _ = rendered
+    for name in ("figures/tradeoff.png", "figures/overlays.png", "figures/blank.png"):
+        assert f"]({name})" in markdown
+    assert "data:image" not in markdown
+
+
+def test_report_content(rendered: tuple) -> None:
+    markdown, html, _ = rendered
+    for heading in ("## Protocol", "Gap to the oracle", "Distance to the oracle",
+                    "Membership inference", "### Cost", "### Verdicts", "How MAE is computed",
+                    "## Glossary"):  # fmt: skip
+        assert heading in markdown
+    assert "- **retain subset**: 10%" in markdown
+    assert "  - **recon**: anatomy == knee" in markdown
+    assert MAE_DEFINITION in markdown
+    for term in ("BTA", "KTA", "UA"):
+        assert f"**{term}**" in markdown and f"<dt>{term}</dt>" in html
+    assert "4.4%" in markdown  # nl_ft: 35 s of 800 s retraining
+    verdict_line = next(line for line in markdown.splitlines() if line.startswith("- nl_ft — "))
+    assert "forgot:" in verdict_line and "vs oracle" in verdict_line
+    assert "- full_ft — missing" in markdown
+
+
+def test_report_without_oracle_or_costs_still_renders() -> None:
+    params = EvaluationParams.model_validate({"membership": {"n_splits": 2}})
+    results = _results()
+    results = results.loc[results["method"] != "oracle"]
+    tables = evaluate_study(results, params, expected_methods=EXPECTED)
+    markdown, html = render_report(
+        build_report_context(tables, params, protocol={}, expected_methods=EXPECTED)
+    )
+    assert "Cost: no results for this task." in markdown
+    assert "n/a" in markdown
+    assert "<td>nl_ft</td>" in html
+
+
+def test_render_accepts_a_plain_mapping() -> None:
+    table = pd.DataFrame({"method": ["a<b", "c"], "value": ["x|y", "z"]})
+    context = {
+        "title": "T",
+        "protocol": {"seed": 1},
+        "sections": [{"task": "recon", "tables": [("Numbers", table, "")],
+                      "figures": [{"title": "F", "filename": "f.png",
+                                   "image": _small_figure()}]}],
+    }  # fmt: skip
+    markdown, html = render_report(context)
+    assert "| a<b | x\\|y |" in markdown
+    assert "a&lt;b" in html and "data:image/png;base64," in html
+
+
+def test_markdown_table_marks_nan() -> None:
+    text = markdown_table(pd.DataFrame({"m": ["a"], "v": [np.nan]}))
+    assert text.splitlines() == ["| m | v |", "|---|---|", "| a | – |"]
+
+
+def test_section_object_defaults() -> None:
+    markdown, html = render_report(ReportContext(title="Empty", protocol={},
+                                                 sections=[TaskSection(task="recon")]))  # fmt: skip
+    assert "## Task: recon" in markdown and "<h2>Task: recon</h2>" in html
