@@ -1,0 +1,147 @@
+"""The task protocol: what training, unlearning strategies and evaluation need from a task.
+
+A *task* (reconstruction, segmentation) is one object that knows how to build its network
+from parameters and how to score a network's output on a batch. Everything generic in the
+project (the training loop, every unlearning strategy, membership-inference features) talks
+to a model only through a task, so the same strategy code runs on both tasks.
+
+Conventions shared by every task:
+
+- A **batch** is a mapping of tensors (plus an ``"ids"`` list naming the items, which the
+  training loop uses in error messages). Its keys are task-specific; code outside the task
+  only reads it through the task's methods.
+- :meth:`Task.forward` returns the model's prediction in the *target's space* (recon: the
+  image at the data's raw scale; segmentation: class logits).
+- :meth:`Task.criterion` scores any output against any target (the batch's own, a noisy one,
+  a pseudo-target from another model); :meth:`Task.loss` is the training objective on the
+  batch's own target, i.e. ``criterion(forward(model, batch), target(batch), batch)``, and
+  has the ``loss_fn(model, batch)`` signature of :func:`med_unlearning.training.train`.
+- **Features** (for encoder/decoder strategies) are a tuple of tensors: whatever the
+  decoder needs from the encoder (e.g. a U-Net's skip connections and bottleneck), so that
+  ``decode(model, encode(model, batch), batch) == forward(model, batch)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+__all__ = ["Batch", "Features", "ModelParts", "Task"]
+
+#: A batch as the loaders of a task yield it (tensors on the device, plus ``ids``).
+Batch = Mapping[str, Any]
+
+#: What the encoder hands the decoder; see :meth:`Task.encode`.
+Features = tuple[torch.Tensor, ...]
+
+
+@dataclass(frozen=True)
+class ModelParts:
+    """A split of a network into an encoder and a decoder/head.
+
+    Attributes:
+        encoder: the modules that map an input to features.
+        decoder: the modules that map features to the output (the "head").
+
+    Every parameter of the network belongs to exactly one of the two parts.
+    """
+
+    encoder: Sequence[nn.Module]
+    decoder: Sequence[nn.Module]
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """The encoder's parameters (e.g. to optimise it alone with the decoder frozen)."""
+        return [param for module in self.encoder for param in module.parameters()]
+
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        """The decoder's parameters."""
+        return [param for module in self.decoder for param in module.parameters()]
+
+    def __repr__(self) -> str:
+        def count(modules: Sequence[nn.Module]) -> int:
+            return sum(param.numel() for module in modules for param in module.parameters())
+
+        return (
+            f"ModelParts(encoder={len(self.encoder)} modules/{count(self.encoder)} params, "
+            f"decoder={len(self.decoder)} modules/{count(self.decoder)} params)"
+        )
+
+
+@runtime_checkable
+class Task(Protocol):
+    """The minimal interface every task implements (see the module docstring).
+
+    Attributes:
+        name: the task's name as used in catalog entries and checkpoint metadata
+            (``recon``, ``segmentation``).
+        architecture: the registry name of the network (:mod:`med_unlearning.models`).
+        architecture_params: the factory's keyword arguments, stored in checkpoints.
+    """
+
+    name: str
+    architecture: str
+    architecture_params: dict[str, Any]
+
+    def build_model(self) -> nn.Module:
+        """A freshly initialised network (seed the RNG first for reproducible weights)."""
+        ...
+
+    def forward(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        """The model's prediction for ``batch``, in the target's space."""
+        ...
+
+    def target(self, batch: Batch) -> torch.Tensor:
+        """The batch's ground truth, in the same space and shape as :meth:`forward`."""
+        ...
+
+    def criterion(
+        self,
+        output: torch.Tensor,
+        target: torch.Tensor,
+        batch: Batch,
+        reduction: Literal["mean", "none"] = "mean",
+    ) -> torch.Tensor:
+        """The task loss of ``output`` against ``target`` (any target, e.g. a noisy one).
+
+        ``reduction="none"`` returns one value per item of the batch (shape ``[B]``), for
+        per-sample losses (membership inference); ``"mean"`` returns their mean.
+        """
+        ...
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        """The training objective on the batch's own target (a scalar to minimise)."""
+        ...
+
+    def noisy_target(
+        self, batch: Batch, scale: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """A corrupted version of the batch's target, of strength ``scale``.
+
+        Each task documents what ``scale`` means (recon: noise standard deviation in the
+        data's raw units; segmentation: the fraction of randomised labels, or similar).
+        """
+        ...
+
+    def parts(self, model: nn.Module) -> ModelParts:
+        """Which modules of ``model`` form its encoder and which its decoder/head."""
+        ...
+
+    def encode(self, model: nn.Module, batch: Batch) -> Features:
+        """Run the encoder part on ``batch`` and return what the decoder needs."""
+        ...
+
+    def decode(self, model: nn.Module, features: Features, batch: Batch) -> torch.Tensor:
+        """Run the decoder part; ``decode(m, encode(m, b), b)`` equals ``forward(m, b)``."""
+        ...
+
+    def inputs(self, batch: Batch) -> torch.Tensor:
+        """The network input of ``batch`` (the tensor an input perturbation changes)."""
+        ...
+
+    def with_inputs(self, batch: Batch, inputs: torch.Tensor) -> Batch:
+        """A shallow copy of ``batch`` whose network input is replaced by ``inputs``."""
+        ...

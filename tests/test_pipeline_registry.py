@@ -1,0 +1,24 @@
+"""Pipeline registry: the five study pipelines by name, and the whole study as default."""
+
+from __future__ import annotations
+
+from kedro.framework.project import find_pipelines
+from kedro.framework.startup import bootstrap_project
+
+from med_unlearning.pipeline_registry import STUDY_PIPELINES, register_pipelines
+
+
+def test_every_study_pipeline_is_registered_and_default_chains_them(project_path) -> None:
+    bootstrap_project(project_path)
+    pipelines = register_pipelines()
+    assert set(STUDY_PIPELINES) <= set(pipelines)
+    default_nodes = {node.name for node in pipelines["__default__"].nodes}
+    for name in STUDY_PIPELINES:
+        assert {node.name for node in pipelines[name].nodes} <= default_nodes
+        assert pipelines[name].nodes, f"{name} is empty"
+
+
+def test_every_node_is_named_explicitly(project_path) -> None:
+    bootstrap_project(project_path)
+    for node in register_pipelines()["__default__"].nodes:
+        assert node._name is not None, node
