@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import PurePosixPath
 from typing import Any
@@ -22,6 +23,8 @@ from med_unlearning.io.checkpoint import (
 )
 
 __all__ = ["ModelCheckpointDataset"]
+
+logger = logging.getLogger(__name__)
 
 
 class ModelCheckpointDataset(AbstractVersionedDataset[ModelCheckpoint, ModelCheckpoint]):
@@ -45,6 +48,7 @@ class ModelCheckpointDataset(AbstractVersionedDataset[ModelCheckpoint, ModelChec
         *,
         filepath: str | os.PathLike,
         version: Version | None = None,
+        missing_ok: bool = False,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Create a dataset for one checkpoint file.
@@ -52,8 +56,12 @@ class ModelCheckpointDataset(AbstractVersionedDataset[ModelCheckpoint, ModelChec
         Args:
             filepath: path of the ``.safetensors`` file, local or any fsspec URL.
             version: set by Kedro from ``versioned: true``; ``None`` for an unversioned file.
+            missing_ok: loading a checkpoint that was never written gives ``None`` (with a
+                warning) instead of an error — for optional inputs such as the unlearning
+                runs the evaluation reports as missing.
             metadata: free-form metadata, ignored by Kedro (kedro-viz shows it).
         """
+        self._missing_ok = missing_ok
         protocol, path = get_protocol_and_path(filepath, version)
         self._protocol = protocol
         self._fs = fsspec.filesystem(protocol)
@@ -65,7 +73,10 @@ class ModelCheckpointDataset(AbstractVersionedDataset[ModelCheckpoint, ModelChec
             glob_function=self._fs.glob,
         )
 
-    def load(self) -> ModelCheckpoint:
+    def load(self) -> ModelCheckpoint | None:
+        if self._missing_ok and not self._exists():
+            logger.warning("No checkpoint at %s yet; loading None (missing_ok)", self._filepath)
+            return None
         load_path = get_filepath_str(self._get_load_path(), self._protocol)
         if self._protocol == "file":
             return load_checkpoint(load_path)
@@ -98,6 +109,7 @@ class ModelCheckpointDataset(AbstractVersionedDataset[ModelCheckpoint, ModelChec
             "filepath": str(self._filepath),
             "protocol": self._protocol,
             "version": self._version,
+            "missing_ok": self._missing_ok,
         }
 
     def _release(self) -> None:

@@ -1,0 +1,329 @@
+"""Nodes of the ``unlearning`` pipeline: one node per run of the study grid.
+
+Each run (namespace ``unlearning.<task>.<run>``) is one node that reads only persisted
+inputs — the raw data, the task's metadata and splits tables, the original and the oracle
+checkpoints, the parameters — so ``kedro run --pipelines unlearning --namespaces
+unlearning.recon.nl_ft`` runs a single strategy on its own. The node plans the run
+(resolve the forget request against the original's manifest, draw the retain subset:
+:func:`~med_unlearning.unlearning.engine.plan_unlearning`), builds the task's forget and
+retain loaders (reconstruction: slices of the chosen volumes, masks with random offsets as
+in training; segmentation: random patches of the chosen subjects) and hands everything to
+:func:`~med_unlearning.unlearning.engine.run_unlearning`.
+
+Outputs per run: the unlearned checkpoint (versioned), the history table, and the
+erasure-request record (JSON).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+from torch.utils.data import DataLoader
+
+from med_unlearning.data.labels import get_label_mapping
+from med_unlearning.data.masks import KspaceUndersampler
+from med_unlearning.data.recon_dataset import FastMRISliceDataset, ReconSliceTransform, VolumeSource
+from med_unlearning.data.seg_dataset import load_subjects
+from med_unlearning.data.splits import FORGET_TRAIN, RETAIN_TRAIN, ids_with_roles
+from med_unlearning.io.checkpoint import ModelCheckpoint
+from med_unlearning.params.recon import ReconParams
+from med_unlearning.params.runtime import RuntimeParams
+from med_unlearning.params.segmentation import SegmentationParams
+from med_unlearning.params.unlearning import TaskUnlearningParams, UnlearningParams
+from med_unlearning.tasks.base import Task
+from med_unlearning.tasks.recon import ReconLoss, ReconTask
+from med_unlearning.tasks.segmentation import SegmentationTask
+from med_unlearning.training import LoopSettings, make_loader, seed_everything
+from med_unlearning.unlearning.engine import UnlearningPlan, plan_unlearning, run_unlearning
+from med_unlearning.unlearning.grid import UnlearningRunSpec
+from med_unlearning.unlearning.registry import get_strategy
+
+__all__ = [
+    "ID_COLUMNS",
+    "make_unlearning_node",
+    "recon_loaders",
+    "recon_task_for",
+    "segmentation_loaders",
+    "segmentation_task_for",
+    "unlearn",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The id column of each task's metadata and splits tables.
+ID_COLUMNS = {"recon": "volume_id", "segmentation": "subject_id"}
+
+Loaders = tuple[Any, Any]
+
+
+def _typed(model: type, value: Any) -> Any:
+    return value if isinstance(value, model) else model.model_validate(dict(value))
+
+
+def recon_task_for(original: ModelCheckpoint, params: ReconParams) -> ReconTask:
+    """The reconstruction task the original was trained with (its metadata, else ``recon``)."""
+    meta = original.metadata
+    loss = meta.extra.get("loss")
+    return ReconTask(
+        architecture=meta.architecture,
+        architecture_params=meta.architecture_params,
+        loss=ReconLoss(**loss) if loss else ReconLoss(**params.loss.model_dump()),
+        encoder_cascades=meta.extra.get("encoder_cascades", params.model.encoder_cascades),
+    )
+
+
+def segmentation_task_for(
+    original: ModelCheckpoint, params: SegmentationParams, runtime: RuntimeParams
+) -> SegmentationTask:
+    """The segmentation task of ``segmentation`` parameters, with the network the original
+    was trained with.
+
+    The checkpoint decides the architecture (the model to unlearn is *that* model); the
+    parameters give data handling, loss and inference. Label mapping and modalities must
+    agree, since they define what the network's channels mean.
+
+    Raises:
+        ValueError: the checkpoint records another label mapping or modality list.
+    """
+    task = SegmentationTask.from_params(params, runtime)
+    meta = original.metadata
+    recorded = {
+        "label_mapping": meta.extra.get("label_mapping", task.label_mapping.name),
+        "modalities": list(meta.extra.get("modalities", task.modalities)),
+    }
+    expected = {"label_mapping": task.label_mapping.name, "modalities": list(task.modalities)}
+    if recorded != expected:
+        raise ValueError(
+            f"segmentation.original.checkpoint was trained with {recorded} but the segmentation "
+            f"parameters give {expected}; use the parameters the checkpoint was trained with"
+        )
+    if (meta.architecture, dict(meta.architecture_params)) != (
+        task.architecture,
+        task.architecture_params,
+    ):
+        logger.warning(
+            "segmentation parameters describe %s %s but the original checkpoint holds %s %s; "
+            "unlearning the checkpoint's network",
+            task.architecture,
+            task.architecture_params,
+            meta.architecture,
+            meta.architecture_params,
+        )
+        task.architecture = meta.architecture
+        task.architecture_params = dict(meta.architecture_params)
+    return task
+
+
+def recon_loaders(
+    volumes: Mapping[str, VolumeSource],
+    plan: UnlearningPlan,
+    original: ModelCheckpoint,
+    recon: ReconParams,
+    task_params: TaskUnlearningParams,
+    runtime: RuntimeParams,
+    seed: int,
+) -> Loaders:
+    """Shuffled slice loaders of the forget volumes and the retain subset (``None`` if unused).
+
+    Masks get random offsets as in training; the mask settings are the original's
+    (``extra["mask"]``), else ``recon.mask``.
+    """
+    data = task_params.data  # type: ignore[attr-defined]
+    batch_size = data.batch_size or recon.training.batch_size
+    cache = recon.training.cache_volumes if data.cache_volumes is None else data.cache_volumes
+    mask = original.metadata.extra.get("mask") or recon.mask.model_dump()
+    transform = ReconSliceTransform(KspaceUndersampler(**mask), mask_seed="random")
+
+    def loader(ids: list[str], stream: int) -> DataLoader:
+        dataset = FastMRISliceDataset(
+            volumes, transform, ids, uniform_shape=batch_size > 1, cache=cache
+        )
+        return make_loader(
+            dataset,
+            batch_size,
+            shuffle=True,
+            seed=seed + stream,
+            num_workers=runtime.num_workers,
+            pin_memory=runtime.pin_memory,
+            device=runtime.device,
+        )
+
+    retain = loader(plan.retain_ids, 1) if plan.retain_ids else None
+    return loader(plan.forget_ids, 0), retain
+
+
+def segmentation_loaders(
+    task: SegmentationTask,
+    images: Mapping[str, Any],
+    plan: UnlearningPlan,
+    segmentation: SegmentationParams,
+    task_params: TaskUnlearningParams,
+    runtime: RuntimeParams,
+    seed: int,
+) -> Loaders:
+    """Random-patch loaders of the forget subjects and the retain subset (``None`` if unused)."""
+    data = task_params.data  # type: ignore[attr-defined]
+    training = segmentation.training
+    batch_size = data.batch_size or training.batch_size
+    subjects = load_subjects(
+        images,
+        [*plan.forget_ids, *plan.retain_ids],
+        segmentation.data.modalities,
+        get_label_mapping(segmentation.data.label_mapping),
+        crop_margin=segmentation.data.crop_margin,
+    )
+
+    def loader(ids: list[str], stream: int) -> DataLoader:
+        dataset = task.patch_dataset(
+            [subjects[item] for item in ids],
+            data.patch_size or training.patch_size,
+            data.samples_per_subject or training.samples_per_subject,
+            training.pos_fraction if data.pos_fraction is None else data.pos_fraction,
+        )
+        return make_loader(
+            dataset,
+            batch_size,
+            shuffle=True,
+            seed=seed + stream,
+            num_workers=runtime.num_workers,
+            pin_memory=runtime.pin_memory,
+            device=runtime.device,
+            # BatchNorm cannot train on a last batch of a single patch
+            drop_last=len(dataset) > batch_size and len(dataset) % batch_size == 1,
+        )
+
+    retain = loader(plan.retain_ids, 1) if plan.retain_ids else None
+    return loader(plan.forget_ids, 0), retain
+
+
+def unlearn(
+    spec: UnlearningRunSpec,
+    raw_data: Mapping[str, Any],
+    metadata: pd.DataFrame,
+    splits: pd.DataFrame,
+    original: ModelCheckpoint,
+    oracle: ModelCheckpoint | None,
+    unlearning: UnlearningParams | Mapping[str, Any],
+    task_section: ReconParams | SegmentationParams | Mapping[str, Any],
+    runtime: RuntimeParams | Mapping[str, Any],
+    others: Mapping[str, ModelCheckpoint] | None = None,
+) -> tuple[ModelCheckpoint, pd.DataFrame, dict[str, Any]]:
+    """Run one grid run: plan it, build its loaders, unlearn, record.
+
+    Returns:
+        The unlearned checkpoint, its history and its erasure-request record.
+    """
+    unlearning = _typed(UnlearningParams, unlearning)
+    runtime = _typed(RuntimeParams, runtime)
+    task_params = unlearning.for_task(spec.task)
+    typed = task_params.strategy_params(spec)
+    strategy = get_strategy(spec.strategy)
+    seed = runtime.seed if task_params.seed is None else task_params.seed
+    id_column = ID_COLUMNS[spec.task]
+    parent = f"{spec.task}.original.checkpoint"
+    expected = (
+        ids_with_roles(splits, [RETAIN_TRAIN, FORGET_TRAIN], id_column)
+        if task_params.check_splits
+        else None
+    )
+    plan = plan_unlearning(
+        task_params.request.to_request(),
+        metadata,
+        splits,
+        original.metadata.data_manifest,
+        id_column=id_column,
+        needs_retain=strategy.needs_retain,
+        retain_fraction=task_params.retain_fraction(typed),
+        seed=seed,
+        group_column=task_params.group_column,
+        expected_manifest=expected,
+        parent=parent,
+    )
+    logger.info("%s: %r", spec.namespace, plan)
+    seed_everything(seed, deterministic=runtime.deterministic)
+    task: Task
+    if spec.task == "recon":
+        recon = _typed(ReconParams, task_section)
+        task = recon_task_for(original, recon)
+        forget_loader, retain_loader = recon_loaders(
+            raw_data, plan, original, recon, task_params, runtime, seed
+        )
+    else:
+        segmentation = _typed(SegmentationParams, task_section)
+        task = segmentation_task_for(original, segmentation, runtime)
+        forget_loader, retain_loader = segmentation_loaders(
+            task, raw_data, plan, segmentation, task_params, runtime, seed
+        )
+    outcome = run_unlearning(
+        spec.strategy,
+        typed,
+        task,
+        original,
+        forget_loader,
+        retain_loader,
+        forget_ids=plan.forget_ids,
+        retain_ids=plan.retain_ids,
+        loop=LoopSettings(
+            epochs=1,
+            device=runtime.device,
+            precision=runtime.precision,
+            progress=runtime.progress,
+            description=spec.namespace,
+        ),
+        seed=seed,
+        run_name=spec.run,
+        variant=spec.variant,
+        request=plan.request_record(),
+        others=others,
+        reference=oracle,
+        deterministic=runtime.deterministic,
+        catalog_names={
+            "parent": parent,
+            "checkpoint": spec.dataset("checkpoint"),
+            "reference": f"{spec.task}.oracle.checkpoint",
+        },
+    )
+    return outcome.checkpoint, outcome.history, outcome.record
+
+
+def make_unlearning_node(
+    spec: UnlearningRunSpec,
+) -> Callable[..., tuple[ModelCheckpoint, pd.DataFrame, dict[str, Any]]]:
+    """The node function of one grid run (its extra positional inputs are the checkpoints of
+    the runs it combines, in ``spec.combines`` order)."""
+
+    def run_unlearning_node(
+        raw_data: Mapping[str, Any],
+        metadata: pd.DataFrame,
+        splits: pd.DataFrame,
+        original: ModelCheckpoint,
+        oracle: ModelCheckpoint,
+        unlearning: UnlearningParams,
+        task_section: Any,
+        runtime: RuntimeParams,
+        *combined: ModelCheckpoint,
+    ) -> tuple[ModelCheckpoint, pd.DataFrame, dict[str, Any]]:
+        others = dict(zip(spec.combines, combined, strict=True))
+        return unlearn(
+            spec,
+            raw_data,
+            metadata,
+            splits,
+            original,
+            oracle,
+            unlearning,
+            task_section,
+            runtime,
+            others,
+        )
+
+    run_unlearning_node.__name__ = f"unlearn_{spec.task}_{spec.run}"
+    run_unlearning_node.__qualname__ = run_unlearning_node.__name__
+    run_unlearning_node.__doc__ = (
+        f"Unlearn with strategy {spec.strategy!r} on {spec.task} (run {spec.run!r}). "
+        + (unlearn.__doc__ or "")
+    )
+    return run_unlearning_node

@@ -1,0 +1,223 @@
+"""Building blocks shared by the strategies: typed base parameters, optimisers, loss terms.
+
+Every strategy's parameters model subclasses :class:`StrategyParams` (optimiser, epochs,
+which part of the network trains, how much retain data the engine samples), so a strategy
+block in ``parameters_unlearning.yml`` always accepts the same core keys. The helpers below
+turn those settings into an optimiser over the trainable part (:func:`make_optimizer`),
+loop settings (:func:`loop_for`), and the loss terms the studies combine
+(:func:`bounded_ascent`, :func:`l1_norm`, :func:`output_as_target`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, field_validator
+from torch import nn
+
+from med_unlearning.params.base import StrictModel
+from med_unlearning.tasks.base import Batch, Task
+from med_unlearning.training import LoopSettings
+from med_unlearning.unlearning.pairing import Drive
+
+__all__ = [
+    "PairedParams",
+    "StrategyParams",
+    "TermTracker",
+    "Trainable",
+    "bounded_ascent",
+    "l1_norm",
+    "loop_for",
+    "make_optimizer",
+    "output_as_target",
+    "trainable_parameters",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Which part of the network a strategy updates; the rest stays bit-identical.
+Trainable = Literal["all", "encoder", "decoder"]
+
+
+class StrategyParams(StrictModel):
+    """Settings every strategy accepts (its own model adds the strategy's weights).
+
+    Attributes:
+        epochs: passes over the strategy's data (forget and/or retain batches).
+        lr: learning rate (the encoder's when ``head_lr_multiplier`` ≠ 1).
+        optimizer: ``adam`` (the reconstruction study) or ``sgd`` (the segmentation study).
+        momentum: SGD momentum (ignored by Adam).
+        weight_decay: L2 weight decay of the optimiser.
+        head_lr_multiplier: the decoder/head learns this many times faster (MedicalNet: 100).
+        grad_clip_norm: clip the global gradient norm (``null`` = no clipping). Also the
+            first guard of gradient-ascent strategies against divergence.
+        trainable: which part of the network is updated (``all``, ``encoder``: decoder
+            fixed, ``decoder``: encoder fixed); the other part's parameters stay
+            bit-identical.
+        retain_fraction: fraction of the retain training volumes/subjects the engine samples
+            (by volume/subject, at least one) for the retain loader, in (0, 1].
+        max_steps_per_epoch: stop each pass early after this many steps (``null`` = all).
+    """
+
+    epochs: int = Field(default=1, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    head_lr_multiplier: float = Field(default=1.0, gt=0)
+    grad_clip_norm: float | None = Field(default=0.5, gt=0)
+    trainable: Trainable = "all"
+    retain_fraction: float = Field(default=0.1, gt=0, le=1)
+    max_steps_per_epoch: int | None = Field(default=None, ge=1)
+
+    @field_validator("retain_fraction")
+    @classmethod
+    def _fraction_in_range(cls, value: float) -> float:
+        if not 0.0 < value <= 1.0:  # pragma: no cover - Field bounds already check it
+            raise ValueError(f"retain_fraction must be in (0, 1], got {value}")
+        return value
+
+
+class PairedParams(StrategyParams):
+    """Settings of strategies that see a forget and a retain batch at every step.
+
+    Attributes:
+        pairing: which loader sets the length of an epoch (see
+            :class:`~med_unlearning.unlearning.pairing.PairedBatches`): ``longest``
+            (every forget and retain batch at least once per epoch), ``forget`` or ``retain``.
+    """
+
+    pairing: Drive = "longest"
+
+
+class TermTracker:
+    """Per-epoch means of the loss terms a strategy combines (e.g. ``forget_loss``).
+
+    The strategy's loss function calls :meth:`add` at every step; passed as the loop's
+    ``validate`` callback, the tracker adds the epoch's means to the history row and
+    starts the next epoch afresh.
+    """
+
+    def __init__(self) -> None:
+        self._sums: dict[str, float] = {}
+        self._counts: dict[str, int] = {}
+
+    def add(self, name: str, value: torch.Tensor | float) -> None:
+        """Record one step's value of term ``name``."""
+        number = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+        self._sums[name] = self._sums.get(name, 0.0) + number
+        self._counts[name] = self._counts.get(name, 0) + 1
+
+    def __call__(self, model: nn.Module | None = None) -> dict[str, float]:
+        means = {name: self._sums[name] / self._counts[name] for name in self._sums}
+        self._sums.clear()
+        self._counts.clear()
+        return means
+
+    def __repr__(self) -> str:
+        return f"TermTracker(terms={sorted(self._sums)})"
+
+
+def trainable_parameters(task: Task, model: nn.Module, trainable: Trainable) -> list[nn.Parameter]:
+    """The parameters a strategy may update; every other parameter gets ``requires_grad=False``.
+
+    Args:
+        task: gives the encoder/decoder split (:meth:`Task.parts`).
+        model: the working copy.
+        trainable: ``all``, ``encoder`` (decoder fixed) or ``decoder`` (encoder fixed).
+    """
+    if trainable == "all":
+        model.requires_grad_(True)
+        return [param for param in model.parameters()]
+    parts = task.parts(model)
+    keep = parts.encoder_parameters() if trainable == "encoder" else parts.decoder_parameters()
+    keep_ids = {id(param) for param in keep}
+    for param in model.parameters():
+        param.requires_grad_(id(param) in keep_ids)
+    return keep
+
+
+def make_optimizer(task: Task, model: nn.Module, params: StrategyParams) -> torch.optim.Optimizer:
+    """The optimiser of ``params`` over the trainable part of ``model``.
+
+    With ``head_lr_multiplier`` ≠ 1 the encoder and the decoder get separate parameter
+    groups (decoder at ``lr × head_lr_multiplier``), as in MedicalNet's recipe.
+    """
+    trainable = trainable_parameters(task, model, params.trainable)
+    if params.head_lr_multiplier != 1.0:
+        decoder_ids = {id(param) for param in task.parts(model).decoder_parameters()}
+        groups: list[dict[str, Any]] = [
+            {"params": [p for p in trainable if id(p) not in decoder_ids], "lr": params.lr},
+            {
+                "params": [p for p in trainable if id(p) in decoder_ids],
+                "lr": params.lr * params.head_lr_multiplier,
+            },
+        ]
+        groups = [group for group in groups if group["params"]]
+    else:
+        groups = [{"params": trainable, "lr": params.lr}]
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(
+            groups, lr=params.lr, momentum=params.momentum, weight_decay=params.weight_decay
+        )
+    return torch.optim.Adam(groups, lr=params.lr, weight_decay=params.weight_decay)
+
+
+def loop_for(loop: LoopSettings, params: StrategyParams, label: str | None = None) -> LoopSettings:
+    """The engine's loop settings with the strategy's epochs, clipping and step cap."""
+    return dataclasses.replace(
+        loop,
+        epochs=params.epochs,
+        grad_clip_norm=params.grad_clip_norm,
+        max_steps_per_epoch=params.max_steps_per_epoch,
+        description=f"{loop.description}:{label}" if label else loop.description,
+    )
+
+
+def l1_norm(parameters: Iterable[nn.Parameter]) -> torch.Tensor:
+    """‖θ‖₁ over the given (trainable) parameters."""
+    terms = [param.abs().sum() for param in parameters if param.requires_grad]
+    if not terms:
+        return torch.zeros(())
+    return torch.stack(terms).sum()
+
+
+def bounded_ascent(per_item_loss: torch.Tensor, bound: float | None) -> torch.Tensor:
+    """The term to *subtract* for gradient ascent: ``mean(min(loss_i, bound))``.
+
+    Gradient ascent on an unbounded loss (cross-entropy) runs to infinity and ends in NaN.
+    Capping each item's loss at ``bound`` makes the ascent stop pushing an item once its
+    loss passes the bound (its gradient becomes zero), so the objective stays finite; with
+    ``bound=None`` the loss is used as is (the reconstruction study's J = 1 − SSIM + ε·L1
+    is bounded by nature, and its destruction of the model is the finding to reproduce).
+    """
+    if bound is None:
+        return per_item_loss.mean()
+    return torch.clamp(per_item_loss, max=bound).mean()
+
+
+def output_as_target(task: Task, output: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Turn a (frozen) model's output into a target the task's criterion accepts.
+
+    Tasks may define ``output_as_target(output, batch)``; otherwise an output shaped like
+    the task's target (reconstruction: an image) is used as is, and class logits (one more
+    dimension than the class-index target, classes on dim 1) become class probabilities.
+    """
+    converter = getattr(task, "output_as_target", None)
+    if callable(converter):
+        return converter(output, batch)
+    output = output.detach()
+    target = task.target(batch)
+    if output.shape == target.shape:
+        return output
+    if output.dim() == target.dim() + 1:
+        return F.softmax(output.float(), dim=1)
+    raise ValueError(
+        f"cannot use an output of shape {tuple(output.shape)} as a target for targets of "
+        f"shape {tuple(target.shape)}; give the task an output_as_target method"
+    )

@@ -1,0 +1,596 @@
+"""The unlearning engine: run one registered strategy on a copy of an original model.
+
+:func:`run_unlearning` is what every unlearning run goes through, whatever the task or the
+strategy:
+
+1. look the strategy up (unknown names list the valid ones), validate its parameters with
+   its typed model, and check it applies to the task (:func:`prepare_strategy`);
+2. check the forget ids were in the original's training manifest;
+3. rebuild the original *twice* from its checkpoint — a working copy the strategy changes
+   and a frozen copy (eval mode, no gradients) for targets and distillation — so the
+   original checkpoint itself is never touched;
+4. seed everything, build the :class:`~med_unlearning.unlearning.registry.UnlearningRun`,
+   time the strategy (wall clock, CUDA synchronised);
+5. return an :class:`UnlearningOutcome`: a new
+   :class:`~med_unlearning.io.checkpoint.ModelCheckpoint`
+   whose metadata records the lineage (parent hash, forget ids, the retain ids used as
+   ``data_manifest``, strategy, parameters, wall time, epochs, seed), the strategy's
+   history, and an *erasure-request record* (a JSON-ready dict a user can file with the
+   request: selector and resolved ids, parent/new hashes, strategy and parameters, time,
+   and the cost as a fraction of retraining when the oracle's wall time is known).
+
+Strategies that combine finished runs (model composition) declare which runs they need with
+:func:`declare_combined_runs`; the pipeline feeds those runs' checkpoints as ``others``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ValidationError
+from torch import nn
+
+from med_unlearning.device import resolve_device
+from med_unlearning.io.checkpoint import (
+    CheckpointMetadata,
+    ModelCheckpoint,
+    state_dict_hash,
+)
+from med_unlearning.tasks.base import Task
+from med_unlearning.training import LoopSettings, seed_everything
+from med_unlearning.unlearning.registry import StrategySpec, UnlearningRun, get_strategy
+from med_unlearning.unlearning.requests import (
+    ForgetRequest,
+    ForgetRequestError,
+    ParentMismatchError,
+    ResolvedRequest,
+    check_parent_manifest,
+    resolve_request,
+    sample_retain_subset,
+    with_roles,
+)
+
+__all__ = [
+    "RECORD_SCHEMA",
+    "StrategyParameterError",
+    "UnlearningOutcome",
+    "UnlearningPlan",
+    "combined_runs",
+    "declare_combined_runs",
+    "model_from_checkpoint",
+    "plan_unlearning",
+    "prepare_strategy",
+    "run_unlearning",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Identifies the erasure-request record format (bump when its keys change).
+RECORD_SCHEMA = "med_unlearning.erasure_request/1"
+
+_COMBINED_RUNS: dict[str, tuple[str, ...]] = {}
+
+
+class StrategyParameterError(ValueError):
+    """A strategy's parameters are invalid; the message names the strategy and each key."""
+
+
+def declare_combined_runs(strategy: str, runs: Sequence[str]) -> None:
+    """Declare that ``strategy`` combines the finished runs ``runs`` (e.g. composition).
+
+    The unlearning pipeline then feeds ``unlearning.<task>.<run>.checkpoint`` of each run
+    to the strategy as :attr:`UnlearningRun.others` (rebuilt models, keyed by run name).
+    Call it at import time of the strategy's module, next to its ``register_strategy``.
+    """
+    if strategy in runs:
+        raise ValueError(f"strategy {strategy!r} cannot combine its own run")
+    _COMBINED_RUNS[strategy] = tuple(runs)
+
+
+def combined_runs(strategy: str) -> tuple[str, ...]:
+    """The runs ``strategy`` combines: its spec's ``combines`` attribute when the registry
+    has one, else what :func:`declare_combined_runs` declared (empty for most strategies)."""
+    spec = get_strategy(strategy)
+    declared = getattr(spec, "combines", None)
+    return tuple(declared) if declared else _COMBINED_RUNS.get(strategy, ())
+
+
+def prepare_strategy(
+    name: str, params: Mapping[str, Any] | BaseModel | None, task_name: str
+) -> tuple[StrategySpec, BaseModel]:
+    """Look up, validate and check a strategy before anything runs.
+
+    Raises:
+        ValueError: unknown strategy (listing the valid ones), or a strategy that does not
+            apply to ``task_name`` (saying why).
+        StrategyParameterError: invalid parameters, naming ``<strategy>.<key>``.
+    """
+    spec = get_strategy(name)
+    spec.check_applies_to(task_name)
+    try:
+        typed = spec.validate_params(params)
+    except ValidationError as error:
+        problems = "\n".join(
+            f"  {name}.{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            + ("" if isinstance(item.get("input"), Mapping) else f" (got {item.get('input')!r})")
+            for item in error.errors()
+        )
+        raise StrategyParameterError(
+            f"Invalid parameters for strategy {name!r} ({spec.params_model.__name__}):\n{problems}"
+        ) from None
+    return spec, typed
+
+
+def model_from_checkpoint(task: Task, checkpoint: ModelCheckpoint) -> nn.Module:
+    """Rebuild the network stored in ``checkpoint`` for ``task``.
+
+    Uses the task's own ``load_checkpoint`` when it has one, else ``task.build_model()``
+    plus a strict ``load_state_dict``.
+
+    Raises:
+        ValueError: the checkpoint belongs to another task or architecture.
+    """
+    meta = checkpoint.metadata
+    if meta.task != task.name:
+        raise ValueError(
+            f"checkpoint {checkpoint.content_hash[:12]} is a {meta.task!r} model, not {task.name!r}"
+        )
+    loader = getattr(task, "load_checkpoint", None)
+    if callable(loader):
+        return loader(checkpoint)
+    if meta.architecture != task.architecture or dict(meta.architecture_params) != dict(
+        task.architecture_params
+    ):
+        raise ValueError(
+            f"checkpoint {checkpoint.content_hash[:12]} holds {meta.architecture} "
+            f"{meta.architecture_params} but the task builds {task.architecture} "
+            f"{task.architecture_params}"
+        )
+    model = task.build_model()
+    model.load_state_dict(checkpoint.state_dict, strict=True)
+    return model
+
+
+@dataclass(frozen=True)
+class UnlearningPlan:
+    """Which items one run forgets and which retain items it uses.
+
+    Attributes:
+        resolved: the resolved request (forget ids, retain pool).
+        retain_ids: the retain subset the run uses (empty when the strategy needs none).
+        retain_fraction: the fraction that subset was drawn with (``None`` without retain).
+    """
+
+    resolved: ResolvedRequest
+    retain_ids: list[str]
+    retain_fraction: float | None
+
+    @property
+    def forget_ids(self) -> list[str]:
+        """The items to forget."""
+        return self.resolved.forget_ids
+
+    def request_record(self) -> dict[str, Any]:
+        """The request part of the erasure record (selector, resolved ids, retain subset)."""
+        return {
+            **self.resolved.to_record(),
+            "retain_fraction": self.retain_fraction,
+            "n_retain_used": len(self.retain_ids),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"UnlearningPlan({self.resolved.request.describe()}: forget {len(self.forget_ids)}, "
+            f"retain {len(self.retain_ids)} of {len(self.resolved.retain_ids)})"
+        )
+
+
+def plan_unlearning(
+    request: ForgetRequest,
+    metadata: pd.DataFrame,
+    splits: pd.DataFrame | None,
+    manifest: Sequence[str],
+    *,
+    id_column: str,
+    needs_retain: bool,
+    retain_fraction: float | None,
+    seed: int,
+    group_column: str | None = None,
+    expected_manifest: Sequence[str] | None = None,
+    parent: str = "the original checkpoint",
+) -> UnlearningPlan:
+    """Resolve a request against the parent and draw the run's retain subset.
+
+    Args:
+        request: what to forget.
+        metadata: one row per item (the splits table's ``role`` is joined, so a request
+            can select ``role == forget_train``).
+        splits: the task's splits table (or ``None``).
+        manifest: the parent checkpoint's ``data_manifest``.
+        id_column: ``volume_id`` / ``subject_id``.
+        needs_retain: whether the strategy uses retain data.
+        retain_fraction: fraction of the retain pool to use (``None`` = all).
+        seed: seed of the retain subset.
+        group_column: metadata column whose groups are sampled together (e.g. patient).
+        expected_manifest: the items the parent should have trained on (checked when given).
+        parent: the parent's name in messages.
+
+    Raises:
+        ForgetRequestError / ParentMismatchError: see
+            :func:`~med_unlearning.unlearning.requests.resolve_request`.
+    """
+    table = with_roles(metadata, splits, id_column)
+    check_parent_manifest(manifest, table[id_column], expected_manifest, parent=parent)
+    resolved = resolve_request(request, table, manifest, id_column=id_column, parent=parent)
+    if not needs_retain:
+        return UnlearningPlan(resolved, [], None)
+    fraction = 1.0 if retain_fraction is None else float(retain_fraction)
+    groups = None
+    if group_column is not None:
+        if group_column not in table.columns:
+            raise ForgetRequestError(
+                f"group_column {group_column!r} is not a metadata column; "
+                f"columns: {list(table.columns)}"
+            )
+        groups = dict(zip(table[id_column], table[group_column].astype(str), strict=True))
+    retain = sample_retain_subset(resolved.retain_ids, fraction, seed, groups)
+    return UnlearningPlan(resolved, retain, fraction)
+
+
+def _frozen_copy(model: nn.Module) -> nn.Module:
+    frozen = copy.deepcopy(model).eval()
+    frozen.requires_grad_(False)
+    return frozen
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with numpy/torch scalars, tuples and sets made JSON-friendly (NaN → None)."""
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _last_row(history: pd.DataFrame) -> dict[str, Any]:
+    if history.empty:
+        return {}
+    return _jsonable(history.iloc[-1].to_dict())
+
+
+class _LazyModels(Mapping[str, nn.Module]):
+    """Finished runs' models by run name, rebuilt (frozen, on the device) on first access.
+
+    A composition may be offered many runs but use two; only those are rebuilt.
+    """
+
+    def __init__(
+        self, task: Task, checkpoints: Mapping[str, ModelCheckpoint], device: torch.device
+    ) -> None:
+        self._task = task
+        self._checkpoints = dict(checkpoints)
+        self._device = device
+        self._models: dict[str, nn.Module] = {}
+
+    def __getitem__(self, name: str) -> nn.Module:
+        if name not in self._models:
+            checkpoint = self._checkpoints[name]
+            self._models[name] = _frozen_copy(model_from_checkpoint(self._task, checkpoint)).to(
+                self._device
+            )
+        return self._models[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._checkpoints)
+
+    def __len__(self) -> int:
+        return len(self._checkpoints)
+
+    def __repr__(self) -> str:
+        return f"_LazyModels(runs={sorted(self._checkpoints)}, built={sorted(self._models)})"
+
+
+@dataclass
+class UnlearningOutcome:
+    """What one unlearning run produced.
+
+    Attributes:
+        checkpoint: the unlearned model with its lineage metadata.
+        history: the strategy's per-epoch record (with ``run`` and ``strategy`` columns).
+        record: the erasure-request record (JSON-ready).
+    """
+
+    checkpoint: ModelCheckpoint
+    history: pd.DataFrame
+    record: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"UnlearningOutcome({self.record.get('run')!r}: {self.checkpoint!r}, "
+            f"{len(self.history)} history rows, "
+            f"{self.record.get('cost', {}).get('wall_time_s', 0):.2f}s)"
+        )
+
+
+def run_unlearning(
+    strategy: str,
+    params: Mapping[str, Any] | BaseModel | None,
+    task: Task,
+    original: ModelCheckpoint,
+    forget_loader: Iterable[Any],
+    retain_loader: Iterable[Any] | None,
+    *,
+    forget_ids: Sequence[str],
+    retain_ids: Sequence[str],
+    loop: LoopSettings,
+    seed: int,
+    run_name: str | None = None,
+    variant: str | None = None,
+    request: Mapping[str, Any] | None = None,
+    others: Mapping[str, ModelCheckpoint] | None = None,
+    reference: ModelCheckpoint | CheckpointMetadata | None = None,
+    deterministic: bool = True,
+    catalog_names: Mapping[str, str] | None = None,
+) -> UnlearningOutcome:
+    """Run ``strategy`` on a copy of ``original`` and record what was done.
+
+    Args:
+        strategy: the registered strategy name.
+        params: its parameters (raw mapping or its typed model; ``None`` = defaults).
+        task: the task object (its ``name`` must match the checkpoint's task).
+        original: the trained model to unlearn from; never modified.
+        forget_loader: batches of the forget items.
+        retain_loader: batches of the retain subset (``None`` for strategies that declare
+            ``needs_retain=False``).
+        forget_ids: the forget items (must be in ``original``'s training manifest).
+        retain_ids: the retain items behind ``retain_loader`` (the new ``data_manifest``).
+        loop: device, precision, progress and description of the run's loops.
+        seed: the run's seed.
+        run_name: the run's name (default: the strategy's), e.g. ``nl_ft_r10``.
+        variant: the sweep variant, if any (``r10``, ``long``…).
+        request: the resolved request record (:meth:`ResolvedRequest.to_record`).
+        others: finished runs' checkpoints a composition strategy combines, by run name.
+        reference: the oracle (retrained) checkpoint or its metadata, for the cost ratio.
+        deterministic: ask torch for deterministic kernels.
+        catalog_names: dataset names for the record (``parent``, ``checkpoint``, ``reference``).
+
+    Returns:
+        The new checkpoint, the history and the erasure-request record.
+
+    Raises:
+        ValueError: unknown strategy, a strategy not applicable to the task, missing
+            retain data, or a checkpoint of another task/architecture.
+        StrategyParameterError: invalid parameters.
+        ParentMismatchError: forget ids the original was never trained on.
+    """
+    spec, typed = prepare_strategy(strategy, params, task.name)
+    run_name = run_name or spec.name
+    description = f"unlearning.{task.name}.{run_name}"
+    _check_run_inputs(description, spec, original, forget_ids, retain_loader)
+
+    setup_start = time.perf_counter()
+    generator = seed_everything(seed, deterministic=deterministic)
+    device = resolve_device(loop.device)
+    parent_hash = original.content_hash
+    working = model_from_checkpoint(task, original).to(device).train()
+    frozen = _frozen_copy(working)
+    run = UnlearningRun(
+        model=working,
+        frozen=frozen,
+        task=task,
+        forget_loader=forget_loader,
+        retain_loader=retain_loader,
+        loop=dataclasses.replace(loop, device=device, description=description),
+        seed=seed,
+        generator=generator,
+        others=_LazyModels(task, others or {}, device),  # type: ignore[arg-type]
+    )
+    setup_time = time.perf_counter() - setup_start
+    logger.info(
+        "%s: %s on %d forget / %d retain items from parent %s (%s)",
+        description,
+        spec.name,
+        len(forget_ids),
+        len(retain_ids),
+        parent_hash[:12],
+        spec.description,
+    )
+    start = time.perf_counter()
+    result = spec.fn(run, typed)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    wall_time = time.perf_counter() - start
+    if state_dict_hash(frozen.state_dict()) != parent_hash:
+        raise RuntimeError(
+            f"{description}: strategy {spec.name!r} modified the frozen copy of the original; "
+            "strategies must only read UnlearningRun.frozen"
+        )
+
+    history = result.history.copy()
+    reference_meta = reference.metadata if isinstance(reference, ModelCheckpoint) else reference
+    reference_time = reference_meta.wall_time_s if reference_meta is not None else None
+    summary = {
+        "run": run_name,
+        "variant": variant,
+        "family": spec.family,
+        "retain_fraction": getattr(typed, "retain_fraction", None) if retain_loader else None,
+        "setup_time_s": setup_time,
+        "reference_wall_time_s": reference_time,
+        "fraction_of_retraining": wall_time / reference_time if reference_time else None,
+        "final": _last_row(history),
+        "strategy_extras": _jsonable(result.extras),
+        "combined_runs": {name: ckpt.content_hash for name, ckpt in (others or {}).items()},
+    }
+    epochs = int(len(history)) if not history.empty else int(getattr(typed, "epochs", 0) or 0)
+    checkpoint = ModelCheckpoint(
+        state_dict={k: v.detach().to("cpu").clone() for k, v in result.model.state_dict().items()},
+        metadata=_unlearned_metadata(
+            original,
+            spec,
+            typed,
+            forget_ids,
+            retain_ids if retain_loader is not None else [],
+            wall_time,
+            epochs,
+            seed,
+            summary,
+        ),
+    )
+    history.insert(0, "strategy", spec.name)
+    history.insert(0, "run", run_name)
+    record = _erasure_record(
+        task.name,
+        spec,
+        checkpoint,
+        original,
+        reference,
+        summary,
+        request,
+        device,
+        dict(catalog_names or {}),
+    )
+    logger.info(
+        "%s done in %.2fs%s: %s -> %s",
+        description,
+        wall_time,
+        f" ({100 * summary['fraction_of_retraining']:.1f}% of retraining)"
+        if summary["fraction_of_retraining"] is not None
+        else "",
+        parent_hash[:12],
+        record["unlearned"]["hash"][:12],
+    )
+    return UnlearningOutcome(checkpoint=checkpoint, history=history, record=record)
+
+
+def _check_run_inputs(
+    description: str,
+    spec: StrategySpec,
+    original: ModelCheckpoint,
+    forget_ids: Sequence[str],
+    retain_loader: Iterable[Any] | None,
+) -> None:
+    """Forget ids present and trained on; retain data when the strategy needs it."""
+    if not forget_ids:
+        raise ValueError(f"{description}: no forget ids given")
+    not_trained = sorted(set(map(str, forget_ids)) - set(original.metadata.data_manifest))
+    if not_trained:
+        raise ParentMismatchError(
+            f"{description}: forget ids {not_trained} are not in the original checkpoint's "
+            "training manifest; it was trained on other data than the request names"
+        )
+    if spec.needs_retain and retain_loader is None:
+        raise ValueError(
+            f"{description}: strategy {spec.name!r} needs retain data; pass a retain loader"
+        )
+
+
+def _unlearned_metadata(
+    original: ModelCheckpoint,
+    spec: StrategySpec,
+    typed: BaseModel,
+    forget_ids: Sequence[str],
+    retain_ids: Sequence[str],
+    wall_time: float,
+    epochs: int,
+    seed: int,
+    summary: Mapping[str, Any],
+) -> CheckpointMetadata:
+    """The new checkpoint's lineage: the original's architecture and ``extra`` (so task code
+    rebuilds it like the original), with the unlearning summary under ``extra["unlearning"]``."""
+    extra = dict(original.metadata.extra)
+    for key in ("run", "model"):  # the task pipelines' run-name keys
+        if key in extra:
+            extra[key] = summary["run"]
+    extra["unlearning"] = dict(summary)
+    return CheckpointMetadata(
+        task=original.metadata.task,
+        architecture=original.metadata.architecture,
+        architecture_params=dict(original.metadata.architecture_params),
+        data_manifest=[str(item) for item in retain_ids],
+        parent_hash=original.content_hash,
+        strategy=spec.name,
+        strategy_params=_jsonable(typed.model_dump(mode="json")),
+        forget_ids=[str(item) for item in forget_ids],
+        wall_time_s=float(wall_time),
+        epochs=epochs,
+        seed=int(seed),
+        extra=_jsonable(extra),
+    )
+
+
+def _erasure_record(
+    task_name: str,
+    spec: StrategySpec,
+    checkpoint: ModelCheckpoint,
+    original: ModelCheckpoint,
+    reference: ModelCheckpoint | CheckpointMetadata | None,
+    summary: Mapping[str, Any],
+    request: Mapping[str, Any] | None,
+    device: torch.device,
+    names: Mapping[str, str],
+) -> dict[str, Any]:
+    """The JSON-ready erasure-request record of one run (see the module docstring)."""
+    meta = checkpoint.metadata
+    return _jsonable(
+        {
+            "schema": RECORD_SCHEMA,
+            "task": task_name,
+            "run": summary["run"],
+            "strategy": spec.name,
+            "variant": summary["variant"],
+            "family": spec.family,
+            "strategy_description": spec.description,
+            "request": dict(request or {}),
+            "forget_ids": meta.forget_ids,
+            "retain_ids": meta.data_manifest,
+            "retain_fraction": summary["retain_fraction"],
+            "parent": {
+                "catalog": names.get("parent"),
+                "hash": meta.parent_hash,
+                "trained_on": len(original.metadata.data_manifest),
+                "wall_time_s": original.metadata.wall_time_s,
+            },
+            "unlearned": {
+                "catalog": names.get("checkpoint"),
+                "hash": checkpoint.content_hash,
+                "epochs": meta.epochs,
+                "wall_time_s": meta.wall_time_s,
+                "final": summary["final"],
+            },
+            "reference": {
+                "catalog": names.get("reference"),
+                "hash": reference.content_hash if isinstance(reference, ModelCheckpoint) else None,
+                "wall_time_s": summary["reference_wall_time_s"],
+            },
+            "cost": {
+                "wall_time_s": meta.wall_time_s,
+                "setup_time_s": summary["setup_time_s"],
+                "retraining_wall_time_s": summary["reference_wall_time_s"],
+                "fraction_of_retraining": summary["fraction_of_retraining"],
+            },
+            "params": meta.strategy_params,
+            "seed": meta.seed,
+            "device": str(device),
+            "created_at": meta.created_at,
+            "library_versions": meta.library_versions,
+            "verification": None,
+        }
+    )

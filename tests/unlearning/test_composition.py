@@ -1,0 +1,208 @@
+"""Tests of model composition (body + head of two runs) and weight interpolation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from med_unlearning.unlearning.composition import (
+    CompositionParams,
+    InterpolationParams,
+    compose_parts,
+    composition,
+    interpolate_weights,
+    interpolation,
+)
+from med_unlearning.unlearning.registry import get_strategy
+
+
+class NormNet(nn.Module):
+    """A tiny net whose encoder and decoder both hold BatchNorm buffers."""
+
+    def __init__(self, hidden: int = 3) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(4, hidden), nn.BatchNorm1d(hidden))
+        self.decoder = nn.Sequential(nn.BatchNorm1d(hidden), nn.Linear(hidden, 4))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        return self.decoder(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+def _seeded(factory: Callable[[], nn.Module], seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    model = factory()
+    with torch.no_grad():  # distinct buffers too, so provenance of every tensor is checkable
+        for name, buffer in model.named_buffers():
+            if buffer.is_floating_point():
+                buffer.copy_(torch.rand(buffer.shape) + seed)
+            else:
+                buffer.fill_(seed)
+    return model
+
+
+def _state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().clone() for key, value in module.state_dict().items()}
+
+
+def _equal(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> bool:
+    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+# ---- compose_parts ----------------------------------------------------------------------
+
+
+def test_compose_takes_encoder_from_body_and_decoder_from_head(tiny_task: Any) -> None:
+    task = tiny_task
+    body, head = _seeded(NormNet, 1), _seeded(NormNet, 2)
+    body_state, head_state = _state(body), _state(head)
+    composed = compose_parts(task, body, head)
+    assert _equal(_state(composed.encoder), _state(body.encoder))
+    assert _equal(_state(composed.decoder), _state(head.decoder))
+    assert not _equal(_state(composed.encoder), _state(head.encoder))
+    assert not _equal(_state(composed.decoder), _state(body.decoder))
+    # inputs untouched and not shared with the result
+    assert _equal(_state(body), body_state) and _equal(_state(head), head_state)
+    assert composed.encoder[0].weight.data_ptr() != body.encoder[0].weight.data_ptr()
+
+
+def test_compose_rejects_different_architectures(tiny_task: Any) -> None:
+    with pytest.raises(ValueError, match="different architectures"):
+        compose_parts(tiny_task, NormNet(), NormNet(hidden=5))
+
+
+# ---- interpolate_weights ----------------------------------------------------------------
+
+
+def test_interpolation_end_points_are_exact() -> None:
+    start, end = _seeded(NormNet, 1), _seeded(NormNet, 2)
+    assert _equal(_state(interpolate_weights(start, end, 0.0)), _state(start))
+    assert _equal(_state(interpolate_weights(start, end, 1.0)), _state(end))
+
+
+def test_interpolation_is_linear_in_every_float_tensor() -> None:
+    start, end = _seeded(NormNet, 1), _seeded(NormNet, 2)
+    mixed = _state(interpolate_weights(start, end, 0.25))
+    for key, value in start.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(mixed[key], 0.75 * value + 0.25 * end.state_dict()[key]), key
+        else:  # num_batches_tracked from the nearer end
+            assert torch.equal(mixed[key], value), key
+    late = _state(interpolate_weights(start, end, 0.75))
+    key = "encoder.1.num_batches_tracked"
+    assert torch.equal(late[key], end.state_dict()[key])
+
+
+def test_interpolation_rejects_bad_t_and_architectures() -> None:
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        interpolate_weights(NormNet(), NormNet(), 1.5)
+    with pytest.raises(ValueError, match="different architectures"):
+        interpolate_weights(NormNet(), NormNet(hidden=5), 0.5)
+
+
+# ---- the strategies ---------------------------------------------------------------------
+
+
+def test_composition_strategy_combines_named_runs(
+    tiny_model: nn.Module, make_run: Callable[..., Any]
+) -> None:
+    net_class = type(tiny_model)
+    retainer, forgetter = _seeded(net_class, 3), _seeded(net_class, 4)
+    run = make_run(others={"ft": retainer, "noisy_label": forgetter})
+    params = CompositionParams(body_from="ft", head_from="noisy_label")
+    assert params.required_runs() == ("ft", "noisy_label")
+    result = composition(run, params)
+    assert _equal(_state(result.model.encoder), _state(retainer.encoder))
+    assert _equal(_state(result.model.decoder), _state(forgetter.decoder))
+    assert result.extras == {"body_from": "ft", "head_from": "noisy_label", "finetuned": False}
+    assert all(param.requires_grad for param in result.model.parameters())
+
+
+def test_composition_with_the_original_model(
+    tiny_model: nn.Module, make_run: Callable[..., Any]
+) -> None:
+    forgetter = _seeded(type(tiny_model), 4)
+    run = make_run(others={"boundary": forgetter})
+    params = CompositionParams(body_from="original", head_from="boundary")
+    assert params.required_runs() == ("boundary",)
+    result = composition(run, params)
+    assert _equal(_state(result.model.encoder), _state(run.frozen.encoder))
+    assert _equal(_state(result.model.decoder), _state(forgetter.decoder))
+    assert all(param.requires_grad for param in result.model.parameters())
+
+
+def test_composition_finetune_trains_only_the_chosen_part(
+    tiny_model: nn.Module, make_run: Callable[..., Any]
+) -> None:
+    net_class = type(tiny_model)
+    retainer, forgetter = _seeded(net_class, 3), _seeded(net_class, 4)
+    run = make_run(others={"ft": retainer, "nl_ft": forgetter})
+    params = CompositionParams(
+        body_from="ft", head_from="nl_ft", finetune=True, epochs=3, lr=0.05, trainable="decoder",
+        grad_clip_norm=None,
+    )
+    result = composition(run, params)
+    assert len(result.history) == 3 and result.extras["finetuned"]
+    assert _equal(_state(result.model.encoder), _state(retainer.encoder))
+    assert not _equal(_state(result.model.decoder), _state(forgetter.decoder))
+
+
+def test_composition_names_missing_runs(
+    tiny_model: nn.Module, make_run: Callable[..., Any]
+) -> None:
+    run = make_run(others={"ft": _seeded(type(tiny_model), 3)})
+    with pytest.raises(ValueError, match=r"'max_loss'.*\['ft', 'original'\]"):
+        composition(run, CompositionParams(body_from="ft", head_from="max_loss"))
+
+
+def test_interpolation_strategy(tiny_model: nn.Module, make_run: Callable[..., Any]) -> None:
+    other = _seeded(type(tiny_model), 5)
+    run = make_run(others={"ga_l1": other})
+    at_start = interpolation(run, InterpolationParams(end_run="ga_l1", t=0.0)).model
+    at_end = interpolation(run, InterpolationParams(end_run="ga_l1", t=1.0)).model
+    middle = interpolation(run, InterpolationParams(end_run="ga_l1", t=0.5)).model
+    assert _equal(_state(at_start), _state(run.frozen))
+    assert _equal(_state(at_end), _state(other))
+    expected = 0.5 * run.frozen.encoder.weight + 0.5 * other.encoder.weight
+    assert torch.allclose(middle.encoder.weight, expected)
+    assert InterpolationParams(end_run="ga_l1").required_runs() == ("ga_l1",)
+
+
+def test_parameters_are_checked() -> None:
+    defaults = CompositionParams()
+    assert defaults.required_runs() == ("ft", "noisy_label") and not defaults.finetune
+    assert InterpolationParams().required_runs() == ("noisy_label",)
+    with pytest.raises(ValidationError):
+        CompositionParams(body_from="")
+    with pytest.raises(ValidationError, match="not a combinable run"):
+        CompositionParams(body_from="ft", head_from="no_such_run")
+    with pytest.raises(ValidationError, match="not a combinable run"):
+        InterpolationParams(start_run="composition", end_run="ft")
+    with pytest.raises(ValidationError):
+        InterpolationParams(end_run="ft", t=-0.1)
+    with pytest.raises(ValidationError):
+        InterpolationParams(end_run="ft", t=1.1)
+
+
+def test_registered_and_wired_to_the_combinable_runs() -> None:
+    from med_unlearning.unlearning.composition import COMBINABLE_RUNS
+    from med_unlearning.unlearning.engine import combined_runs
+    from med_unlearning.unlearning.registry import available_strategies
+
+    assert get_strategy("composition").needs_retain
+    assert not get_strategy("interpolation").needs_retain
+    assert get_strategy("interpolation").tasks == {"recon", "segmentation"}
+    assert combined_runs("composition") == combined_runs("interpolation") == COMBINABLE_RUNS
+    # every combinable run is a registered strategy on both tasks (else the grid drops us)
+    for task in ("recon", "segmentation"):
+        assert set(COMBINABLE_RUNS) <= set(available_strategies(task))

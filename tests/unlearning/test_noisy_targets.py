@@ -1,0 +1,174 @@
+"""Tests for med_unlearning.unlearning.noisy_targets (NL, NL-FT, Noisy Label, Retain Label)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from pydantic import ValidationError
+from tiny_task import ScalarNet, TinyTask
+
+from med_unlearning.unlearning.noisy_targets import (
+    NLFTParams,
+    NLParams,
+    NoisyLabelParams,
+    RetainLabelParams,
+    SeededGenerators,
+    nl,
+    nl_ft,
+    noisy_forget_target,
+    noisy_label,
+    retain_label,
+    retain_label_target,
+)
+
+LR = 0.1
+
+
+def _grad_towards(w: float, x: torch.Tensor, target: torch.Tensor) -> float:
+    """d/dw of mean((w x − target)²) (targets fixed)."""
+    weight = torch.tensor(w, requires_grad=True)
+    ((weight * x - target) ** 2).flatten(1).mean(1).mean().backward()
+    return float(weight.grad)
+
+
+def test_noisy_target_is_target_plus_relative_noise_from_the_seeded_generator(
+    scalar_batch: Any,
+) -> None:
+    batch = scalar_batch([1.0, 2.0], [3.0, -4.0])
+    noisy = noisy_forget_target(TinyTask(), batch, 0.1, True, torch.Generator().manual_seed(7))
+    noise = torch.randn((2, 1), generator=torch.Generator().manual_seed(7))
+    expected = batch["target"] + 0.1 * torch.tensor([[3.0], [4.0]]) * noise
+    assert torch.allclose(noisy, expected)
+    absolute = noisy_forget_target(TinyTask(), batch, 0.1, False, torch.Generator().manual_seed(7))
+    assert torch.allclose(absolute, batch["target"] + 0.1 * noise)
+
+
+def test_nl_step_fits_the_noisy_forget_target(
+    make_run: Any, scalar_batch: Any, exact_sgd: dict
+) -> None:
+    forget = scalar_batch([1.0, 2.0], [3.0, 4.0], "f")
+    run = make_run(model=ScalarNet(1.0), forget=[forget], seed=5)
+    nl(run, NLParams(noise_scale=0.5, **exact_sgd))
+    noise = torch.randn((2, 1), generator=torch.Generator().manual_seed(5))
+    target = forget["target"] + 0.5 * forget["max_value"][:, None] * noise
+    expected = 1.0 - LR * _grad_towards(1.0, forget["x"], target)
+    assert run.model.decoder.weight.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_nl_ft_adds_the_weighted_retain_term(
+    make_run: Any, scalar_batch: Any, exact_sgd: dict
+) -> None:
+    forget = scalar_batch([1.0, 2.0], [3.0, 4.0], "f")
+    retain = scalar_batch([1.0], [0.5], "r")
+    run = make_run(model=ScalarNet(1.0), forget=[forget], retain=[retain], seed=2)
+    result = nl_ft(
+        run, NLFTParams(noise_scale=0.2, forget_weight=0.5, retain_weight=3.0, **exact_sgd)
+    )
+    noise = torch.randn((2, 1), generator=torch.Generator().manual_seed(2))
+    target = forget["target"] + 0.2 * forget["max_value"][:, None] * noise
+    grad = 0.5 * _grad_towards(1.0, forget["x"], target) + 3.0 * _grad_towards(
+        1.0, retain["x"], retain["target"]
+    )
+    assert run.model.decoder.weight.item() == pytest.approx(1.0 - LR * grad, rel=1e-5)
+    assert {"forget_noisy_loss", "retain_loss"} <= set(result.history.columns)
+
+
+def test_noisy_label_is_retain_plus_alpha_noisy_forget(
+    make_run: Any, scalar_batch: Any, exact_sgd: dict
+) -> None:
+    forget = scalar_batch([1.0, 2.0], [3.0, 4.0], "f")
+    retain = scalar_batch([1.0], [0.5], "r")
+    run = make_run(
+        task=TinyTask("segmentation"),
+        model=ScalarNet(1.0),
+        forget=[forget],
+        retain=[retain],
+        seed=4,
+    )
+    noisy_label(
+        run, NoisyLabelParams(alpha=0.25, noise_scale=1.0, noise_relative=False, **exact_sgd)
+    )
+    noise = torch.randn((2, 1), generator=torch.Generator().manual_seed(4))
+    grad = _grad_towards(1.0, retain["x"], retain["target"]) + 0.25 * _grad_towards(
+        1.0, forget["x"], forget["target"] + noise
+    )
+    assert run.model.decoder.weight.item() == pytest.approx(1.0 - LR * grad, rel=1e-5)
+
+
+def test_retain_label_target_is_the_frozen_output_on_paired_retain_items(scalar_batch: Any) -> None:
+    task = TinyTask()
+    frozen = ScalarNet(2.0)
+    forget = scalar_batch([1.0, 2.0, 3.0], [1.0, 1.0, 2.0], "f")
+    retain = scalar_batch([0.5, 1.0], [1.0, 2.0], "r")
+    target = retain_label_target(task, frozen, forget, retain)
+    retain_output = torch.tensor([[1.0], [2.0], [1.0]])  # 2·x_r, items paired cyclically
+    ratio = forget["max_value"] / torch.tensor([1.0, 2.0, 1.0])  # rescaled to the forget range
+    assert torch.allclose(target, retain_output * ratio[:, None])
+    assert not target.requires_grad
+
+
+def test_retain_label_target_resizes_other_spatial_sizes() -> None:
+    task = TinyTask()
+    frozen = torch.nn.Identity()
+    frozen.encoder = frozen.decoder = torch.nn.Identity()  # type: ignore[assignment]
+    forget = {"x": torch.zeros(1, 4), "target": torch.zeros(1, 4), "max_value": torch.ones(1)}
+    retain = {"x": torch.ones(1, 8), "target": torch.zeros(1, 8), "max_value": torch.ones(1)}
+    target = retain_label_target(task, frozen, forget, retain)
+    assert target.shape == (1, 4)
+    assert torch.allclose(target, torch.ones(1, 4))
+
+
+def test_retain_label_step(make_run: Any, scalar_batch: Any, exact_sgd: dict) -> None:
+    forget = scalar_batch([1.0, 2.0], [3.0, 4.0], "f")
+    retain = scalar_batch([1.0, 3.0], [0.5, 3.0], "r")
+    run = make_run(
+        task=TinyTask("segmentation"), model=ScalarNet(1.0), forget=[forget], retain=[retain]
+    )
+    frozen_before = run.frozen.decoder.weight.clone()
+    retain_label(run, RetainLabelParams(alpha=0.5, **exact_sgd))
+    target = retain_label_target(run.task, ScalarNet(1.0), forget, retain)
+    grad = _grad_towards(1.0, retain["x"], retain["target"]) + 0.5 * _grad_towards(
+        1.0, forget["x"], target
+    )
+    assert run.model.decoder.weight.item() == pytest.approx(1.0 - LR * grad, rel=1e-5)
+    assert torch.equal(run.frozen.decoder.weight, frozen_before)
+
+
+def test_noise_is_reproducible_for_a_seed(make_run: Any) -> None:
+    first = nl(make_run(seed=3, epochs=2), NLParams(epochs=2)).model.state_dict()
+    second = nl(make_run(seed=3, epochs=2), NLParams(epochs=2)).model.state_dict()
+    third = nl(make_run(seed=4, epochs=2), NLParams(epochs=2)).model.state_dict()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert not all(torch.equal(first[k], third[k]) for k in first)
+
+
+def test_fixed_decoder_stays_bit_identical(make_run: Any) -> None:
+    run = make_run(epochs=2)
+    before = {k: v.clone() for k, v in run.model.state_dict().items()}
+    noisy_label(run, NoisyLabelParams(trainable="encoder", epochs=2, lr=0.05))
+    after = run.model.state_dict()
+    assert torch.equal(after["decoder.weight"], before["decoder.weight"])
+    assert not torch.equal(after["encoder.weight"], before["encoder.weight"])
+
+
+def test_seeded_generators_one_per_device() -> None:
+    cpu = torch.Generator().manual_seed(1)
+    generators = SeededGenerators(1, cpu)
+    assert generators.on(torch.device("cpu")) is cpu
+    assert "cpu" in repr(generators)
+
+
+@pytest.mark.parametrize(
+    ("model", "key"),
+    [
+        (NLParams, "noise_scale"),
+        (NLFTParams, "forget_weight"),
+        (NoisyLabelParams, "alpha"),
+        (RetainLabelParams, "alpha"),
+    ],
+)
+def test_negative_weights_and_scales_are_rejected(model: type, key: str) -> None:
+    with pytest.raises(ValidationError, match=key):
+        model(**{key: -1.0})
