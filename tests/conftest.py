@@ -46,3 +46,16 @@ def kedro_session(tmp_path: Path) -> Callable[..., Any]:
         return _session(env, runtime_params)
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def study_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole default study (``__default__``) under conf/test, run once per test session.
+
+    Returns:
+        The data root the study wrote into (``01_raw`` … ``08_reporting``).
+    """
+    data_root = tmp_path_factory.mktemp("study")
+    with _session("test", {"data_root": str(data_root)}) as session:
+        session.run()
+    return data_root

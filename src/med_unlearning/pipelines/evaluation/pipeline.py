@@ -1,12 +1,229 @@
-"""``evaluation`` pipeline: thin wiring of domain functions (filled in by its issue)."""
+"""``evaluation`` pipeline: score every model on the same data, compare with the oracle,
+attack membership, and write tables, figures, the study report and verified erasure records.
+
+::
+
+    <task>.original/oracle.checkpoint, unlearning.<task>.<run>.checkpoint
+        ─► evaluation.<task>.<method>.score ─► scores (per model; fans out on Dask)
+        ─► evaluation.<task>.collect ─► evaluation.<task>.results / .costs / .examples
+    ─► evaluation.study_tables ─► summary, oracle gaps, distances, relative, costs,
+                                  membership, verdicts (CSV in 08_reporting/evaluation)
+    ─► evaluation.build_figures ─► PNGs ─► evaluation.write_report ─► study_report.md/.html
+    ─► evaluation.verified_erasure_requests.<task> ─► verified erasure-request records
+
+The models evaluated are the grid of :mod:`med_unlearning.unlearning.grid` plus ``original``
+and ``oracle`` (the exact answer). A run whose checkpoint does not exist is reported as
+missing rather than failing the evaluation.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
+
+from med_unlearning.pipelines.evaluation.nodes import (
+    build_figures,
+    collect_task_scores,
+    make_recon_score_node,
+    make_segmentation_score_node,
+    method_name,
+    study_tables,
+    make_verify_node,
+    write_report,
+)
+from med_unlearning.pipelines.segmentation.nodes import load_segmentation_subjects
+from med_unlearning.unlearning.grid import study_runs
+
+__all__ = ["TASKS", "create_pipeline", "evaluated_models"]
+
+TASKS = ("recon", "segmentation")
+
+
+def evaluated_models(task: str) -> dict[str, tuple[str, str | None]]:
+    """``{method: (checkpoint dataset, sweep name or None)}`` of every model of ``task``."""
+    models: dict[str, tuple[str, str | None]] = {
+        "original": (f"{task}.original.checkpoint", None),
+        "oracle": (f"{task}.oracle.checkpoint", None),
+    }
+    for spec in study_runs(task):
+        sweep = spec.sweep.name if spec.sweep is not None else None
+        models[method_name(spec.strategy, spec.variant)] = (spec.dataset("checkpoint"), sweep)
+    return models
+
+
+def _slug(method: str) -> str:
+    return method.replace("@", "_at_")
+
+
+def _score_pipelines(task: str) -> Pipeline:
+    """One namespaced scoring node per model: ``evaluation.<task>.<method>.score``."""
+    if task == "recon":
+        data, splits, section = "fastmri_raw@volumes", "recon.splits", "params:recon"
+        factory = make_recon_score_node
+    else:
+        data, splits = "evaluation.segmentation.subjects", "segmentation.splits"
+        section = "params:segmentation"
+        factory = make_segmentation_score_node
+    pipelines = []
+    for method, (checkpoint, sweep) in evaluated_models(task).items():
+        template = Pipeline(
+            [
+                Node(
+                    factory(method, sweep),
+                    inputs=["checkpoint", "data", "splits", section, "params:runtime"],
+                    outputs="scores",
+                    name="score",
+                )
+            ]
+        )
+        pipelines.append(
+            Pipeline(
+                template,
+                namespace=f"evaluation.{task}.{_slug(method)}",
+                inputs={"checkpoint": checkpoint, "data": data, "splits": splits},
+                parameters={section, "params:runtime"},
+            )
+        )
+    return sum(pipelines, Pipeline([]))
+
+
+def _expected_methods() -> dict[str, list[str]]:
+    """Every model the evaluation expects, per task (the report lists absent ones)."""
+    return {task: list(evaluated_models(task)) for task in TASKS}
+
+
+def _task_pipeline(task: str) -> Pipeline:
+    """Scoring and collection of one task (namespace ``evaluation.<task>``)."""
+    methods = list(evaluated_models(task))
+    collect = Pipeline(
+        [
+            Node(
+                collect_task_scores,
+                inputs={method: f"{_slug(method)}_scores" for method in methods},
+                outputs=["results", "costs", "examples"],
+                name="collect",
+            )
+        ]
+    )
+    wired = Pipeline(
+        collect,
+        namespace=f"evaluation.{task}",
+        inputs={
+            f"{_slug(method)}_scores": f"evaluation.{task}.{_slug(method)}.scores"
+            for method in methods
+        },
+    )
+    return _score_pipelines(task) + wired
+
+
+def _verification_pipeline(task: str) -> Pipeline:
+    """Verified copies of ``task``'s erasure-request records (after the study tables)."""
+    template = Pipeline(
+        [
+            Node(
+                make_verify_node(task),
+                inputs=["erasure_requests", "verdicts", "summary", "membership"],
+                outputs=task,
+                name=task,
+            )
+        ]
+    )
+    return Pipeline(
+        template,
+        namespace="evaluation.verified_erasure_requests",
+        inputs={
+            "erasure_requests": f"unlearning.{task}.erasure_requests",
+            "verdicts": "evaluation.verdicts",
+            "summary": "evaluation.summary",
+            "membership": "evaluation.membership",
+        },
+    )
 
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
     """Create the ``evaluation`` pipeline."""
-    return Pipeline([])
+    subjects = Pipeline(
+        [
+            Node(
+                load_segmentation_subjects,
+                inputs=["images", "splits", "params:segmentation"],
+                outputs="subjects",
+                name="load_subjects",
+            )
+        ],
+        namespace="evaluation.segmentation",
+        inputs={"images": "mrbrains_raw@images", "splits": "segmentation.splits"},
+        parameters={"params:segmentation"},
+    )
+    study = Pipeline(
+        [
+            Node(
+                _expected_methods,
+                inputs=None,
+                outputs="expected_methods",
+                name="list_expected_methods",
+            ),
+            Node(
+                study_tables,
+                inputs=[
+                    "recon_results",
+                    "segmentation_results",
+                    "recon_costs",
+                    "segmentation_costs",
+                    "params:evaluation",
+                    "expected_methods",
+                ],
+                outputs=[
+                    "results",
+                    "summary",
+                    "oracle_gaps",
+                    "distances",
+                    "relative",
+                    "costs",
+                    "membership",
+                    "verdicts",
+                ],
+                name="study_tables",
+            ),
+            Node(
+                build_figures,
+                inputs=["summary", "recon_examples", "segmentation_examples", "params:evaluation"],
+                outputs=["figures", "figure_png"],
+                name="build_figures",
+            ),
+            Node(
+                write_report,
+                inputs=[
+                    "summary",
+                    "oracle_gaps",
+                    "distances",
+                    "relative",
+                    "costs",
+                    "membership",
+                    "verdicts",
+                    "figure_png",
+                    "params:evaluation",
+                    "params:recon",
+                    "params:segmentation",
+                    "params:runtime",
+                    "expected_methods",
+                ],
+                outputs=["report_markdown", "report_html"],
+                name="write_report",
+            ),
+        ]
+    )
+    study = Pipeline(
+        study,
+        namespace="evaluation",
+        inputs={
+            f"{task}_{kind}": f"evaluation.{task}.{kind}"
+            for task in TASKS
+            for kind in ("results", "costs", "examples")
+        },
+        parameters={"params:evaluation", "params:recon", "params:segmentation", "params:runtime"},
+    )
+    tasks = sum((_task_pipeline(task) for task in TASKS), Pipeline([]))
+    verification = sum((_verification_pipeline(task) for task in TASKS), Pipeline([]))
+    return subjects + tasks + study + verification

@@ -1,12 +1,45 @@
-"""``sample_data`` pipeline: thin wiring of domain functions (filled in by its issue)."""
+"""``sample_data`` pipeline: write the built-in sample study in the real on-disk formats.
+
+::
+
+    params:sample_data.fastmri  ─► generate_fastmri_sample  ─► fastmri_raw@sample
+    params:sample_data.mrbrains ─► generate_mrbrains_sample ─► mrbrains_raw@sample
+
+``fastmri_raw@sample`` / ``mrbrains_raw@sample`` are the write-once views of the raw folders
+that the other pipelines read as ``fastmri_raw@volumes`` / ``mrbrains_raw@images``; the
+shared names make Kedro run these nodes before any reader. A raw folder that already holds
+files (real data, or an earlier sample) is left untouched and nothing is generated.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
+
+from med_unlearning.pipelines.sample_data.nodes import (
+    generate_fastmri_sample,
+    generate_mrbrains_sample,
+)
+
+__all__ = ["create_pipeline"]
 
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
-    """Create the ``sample_data`` pipeline."""
-    return Pipeline([])
+    """Create the ``sample_data`` pipeline (two independent generator nodes)."""
+    return Pipeline(
+        [
+            Node(
+                func=generate_fastmri_sample,
+                inputs=["params:sample_data.fastmri", "params:sample_data.seed", "params:runtime"],
+                outputs="fastmri_raw@sample",
+                name="generate_fastmri_sample",
+            ),
+            Node(
+                func=generate_mrbrains_sample,
+                inputs=["params:sample_data.mrbrains", "params:sample_data.seed", "params:runtime"],
+                outputs="mrbrains_raw@sample",
+                name="generate_mrbrains_sample",
+            ),
+        ]
+    )

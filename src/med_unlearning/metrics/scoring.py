@@ -1,0 +1,279 @@
+"""Score one model checkpoint on its task's evaluation sets, as rows of the tidy table.
+
+The tidy results table has one row per task × method × set × item × metric (columns
+:data:`RESULT_COLUMNS`); :mod:`med_unlearning.metrics.comparison` summarises it. Scoring
+also returns small example images (middle slices) for the figures, and the run's cost.
+
+Sets:
+
+- reconstruction: ``retain_test`` (BTA, held-out retain-anatomy volumes), ``forget_test``
+  (KTA, held-out forget-anatomy volumes) and ``forget_train`` (UA, the forget volumes the
+  original model was trained on);
+- segmentation: ``retain`` (retain training subjects), ``forget`` (the forget subjects)
+  and ``test`` (held-out subjects, when the split has any).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from med_unlearning.io.checkpoint import ModelCheckpoint
+
+__all__ = [
+    "RECON_SETS",
+    "RESULT_COLUMNS",
+    "SEGMENTATION_SETS",
+    "ModelScores",
+    "checkpoint_cost",
+    "method_labels",
+    "score_recon_checkpoint",
+    "score_segmentation_checkpoint",
+]
+
+logger = logging.getLogger(__name__)
+
+RESULT_COLUMNS = (
+    "task",
+    "method",
+    "set",
+    "item_id",
+    "metric",
+    "value",
+    "higher_is_better",
+    "retain_fraction",
+    "epochs",
+)
+
+#: Recon evaluation set -> split roles it is made of.
+RECON_SETS: Mapping[str, tuple[str, ...]] = {
+    "retain_test": ("retain_test",),
+    "forget_test": ("forget_test",),
+    "forget_train": ("forget_train",),
+}
+#: Segmentation evaluation set -> split roles it is made of.
+SEGMENTATION_SETS: Mapping[str, tuple[str, ...]] = {
+    "retain": ("retain_train",),
+    "forget": ("forget_train",),
+    "test": ("retain_test", "forget_test"),
+}
+
+_HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "nmse": False, "mae": False}
+
+
+def _higher_is_better(metric: str) -> bool:
+    return _HIGHER_IS_BETTER.get(metric, metric.startswith("dice"))
+
+
+@dataclass
+class ModelScores:
+    """What scoring one model gives.
+
+    Attributes:
+        results: tidy rows (:data:`RESULT_COLUMNS`).
+        examples: ``{case: {"image"|"output"|"target"|"truth"|...: 2-D array}}`` middle
+            slices for the figures (case = ``forget`` / ``retain``).
+        cost: ``{"task", "method", "wall_time_s"}``.
+    """
+
+    results: pd.DataFrame
+    examples: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    cost: dict[str, Any] = field(default_factory=dict)
+
+
+def method_labels(checkpoint: ModelCheckpoint, sweep: str | None = None) -> dict[str, float]:
+    """The sweep coordinate of a run: ``retain_fraction`` or ``epochs`` (NaN otherwise).
+
+    Only runs of a sweep (``sweep`` = ``retain_fraction`` or ``horizon``) carry one, read
+    from the checkpoint so the figures show the numbers really used, not the variant's name.
+    """
+    labels = {"retain_fraction": float("nan"), "epochs": float("nan")}
+    if sweep == "retain_fraction":
+        fraction = (checkpoint.metadata.strategy_params or {}).get("retain_fraction")
+        labels["retain_fraction"] = float(fraction) if fraction is not None else float("nan")
+    elif sweep == "horizon" and checkpoint.metadata.epochs is not None:
+        labels["epochs"] = float(checkpoint.metadata.epochs)
+    return labels
+
+
+def checkpoint_cost(checkpoint: ModelCheckpoint, task: str, method: str) -> dict[str, Any]:
+    """The wall time recorded in a checkpoint (training or unlearning)."""
+    wall_time = checkpoint.metadata.wall_time_s
+    return {
+        "task": task,
+        "method": method,
+        "wall_time_s": float(wall_time) if wall_time is not None else float("nan"),
+    }
+
+
+def _tidy(
+    task: str,
+    method: str,
+    set_name: str,
+    item_id: str,
+    metrics: Mapping[str, float],
+    labels: Mapping[str, float],
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "task": task,
+            "method": method,
+            "set": set_name,
+            "item_id": item_id,
+            "metric": metric,
+            "value": float(value),
+            "higher_is_better": _higher_is_better(metric),
+            **labels,
+        }
+        for metric, value in metrics.items()
+    ]
+
+
+def _ids_by_set(
+    splits: pd.DataFrame, id_column: str, sets: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    roles = splits["role"].astype(str)
+    ids = splits[id_column].astype(str)
+    return {name: sorted(ids[roles.isin(list(wanted))]) for name, wanted in sets.items()}
+
+
+def _middle(volume: np.ndarray, axis: int = 0) -> np.ndarray:
+    return np.take(volume, volume.shape[axis] // 2, axis=axis)
+
+
+def score_recon_checkpoint(
+    checkpoint: ModelCheckpoint,
+    method: str,
+    volumes: Mapping[str, Any],
+    splits: pd.DataFrame,
+    *,
+    batch_size: int = 1,
+    device: str = "auto",
+    include_zero_filled: bool = False,
+    sweep: str | None = None,
+) -> ModelScores:
+    """Reconstruct the evaluation volumes with ``checkpoint`` and score them per volume.
+
+    Uses the mask the checkpoint was trained with, seeded per volume (the same volume always
+    gets the same mask, for every model), and fastMRI's metric definitions (PSNR/SSIM/NMSE
+    with the volume max as peak).
+
+    Args:
+        checkpoint: a recon checkpoint.
+        method: the name the results carry (``original``, ``oracle``, ``nl_ft``…).
+        volumes: ``fastmri_raw@volumes`` (id -> loader of a lazy volume).
+        splits: the ``recon.splits`` table (``volume_id``, ``role``).
+        batch_size: slices per forward pass.
+        device: where to run.
+        include_zero_filled: also return the zero-filled baseline as method ``zero_filled``.
+        sweep: the sweep the run belongs to (see :func:`method_labels`).
+    """
+    from med_unlearning.tasks.recon import (
+        evaluate_reconstructions,
+        model_from_checkpoint,
+        recon_loader,
+        reconstruct_volumes,
+        undersampler_from_checkpoint,
+    )
+
+    task, model = model_from_checkpoint(checkpoint, device)
+    undersampler = undersampler_from_checkpoint(checkpoint)
+    labels = method_labels(checkpoint, sweep)
+    rows: list[dict[str, Any]] = []
+    examples: dict[str, dict[str, np.ndarray]] = {}
+    no_labels = {"retain_fraction": float("nan"), "epochs": float("nan")}
+    for set_name, volume_ids in _ids_by_set(splits, "volume_id", RECON_SETS).items():
+        if not volume_ids:
+            continue
+        loader = recon_loader(
+            volumes, volume_ids, undersampler, batch_size=batch_size, training=False,
+            device=device,
+        )
+        reconstructions = reconstruct_volumes(model, task, loader, device)
+        scores = evaluate_reconstructions(reconstructions, include_zero_filled=include_zero_filled)
+        for record in scores.to_dict("records"):
+            item = str(record["volume_id"])
+            rows += _tidy("recon", method, set_name, item, {
+                key: record[key] for key in ("psnr", "ssim", "nmse")
+            }, labels)
+            if include_zero_filled:
+                rows += _tidy("recon", "zero_filled", set_name, item, {
+                    key: record[f"zero_filled_{key}"] for key in ("psnr", "ssim", "nmse")
+                }, no_labels)
+        case = {"forget_test": "forget", "retain_test": "retain"}.get(set_name)
+        if case is not None:
+            first = reconstructions[volume_ids[0]]
+            examples[case] = {
+                "output": _middle(first.output),
+                "target": _middle(first.target),
+                "zero_filled": _middle(first.zero_filled),
+            }
+    return ModelScores(
+        results=pd.DataFrame(rows, columns=list(RESULT_COLUMNS)),
+        examples=examples,
+        cost=checkpoint_cost(checkpoint, "recon", method),
+    )
+
+
+def score_segmentation_checkpoint(
+    checkpoint: ModelCheckpoint,
+    method: str,
+    subjects: Mapping[str, Any],
+    splits: pd.DataFrame,
+    params: Any,
+    runtime: Any | None = None,
+    sweep: str | None = None,
+) -> ModelScores:
+    """Segment the evaluation subjects with ``checkpoint`` and score them per subject.
+
+    Dice per class and mean Dice (labels ignored by the mapping, e.g. 9/10, are excluded),
+    and MAE between the predicted class probabilities and the one-hot truth (mean over
+    classes and over the labelled voxels).
+
+    Args:
+        checkpoint: a segmentation checkpoint.
+        method: the name the results carry.
+        subjects: preprocessed subjects (``segmentation.subjects``).
+        splits: the ``segmentation.splits`` table (``subject_id``, ``role``).
+        params: the typed ``segmentation`` parameters (label mapping, inference).
+        runtime: the typed ``runtime`` parameters.
+        sweep: the sweep the run belongs to (see :func:`method_labels`).
+    """
+    from med_unlearning.data.labels import IGNORE_INDEX
+    from med_unlearning.tasks.segmentation import SegmentationTask
+
+    task = SegmentationTask.from_params(params, runtime)
+    model = task.load_checkpoint(checkpoint)
+    labels = method_labels(checkpoint, sweep)
+    rows: list[dict[str, Any]] = []
+    examples: dict[str, dict[str, np.ndarray]] = {}
+    for set_name, subject_ids in _ids_by_set(splits, "subject_id", SEGMENTATION_SETS).items():
+        for subject_id in subject_ids:
+            subject = subjects[subject_id]
+            if subject.label is None:
+                continue
+            probabilities = task.predict_probabilities(model, subject)
+            scores = task.score_subject(model, subject, probabilities)
+            metrics = {
+                ("dice_mean" if key == "mean_dice" else key): value
+                for key, value in scores.items()
+                if np.isfinite(value)
+            }
+            rows += _tidy("segmentation", method, set_name, subject_id, metrics, labels)
+            case = {"forget": "forget", "retain": "retain"}.get(set_name)
+            if case is not None and case not in examples:
+                examples[case] = {
+                    "image": _middle(subject.image[0], axis=-1),
+                    "prediction": _middle(probabilities.argmax(0), axis=-1),
+                    "truth": _middle(np.where(subject.label == IGNORE_INDEX, 0, subject.label), axis=-1),
+                }
+    return ModelScores(
+        results=pd.DataFrame(rows, columns=list(RESULT_COLUMNS)),
+        examples=examples,
+        cost=checkpoint_cost(checkpoint, "segmentation", method),
+    )

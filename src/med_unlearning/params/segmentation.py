@@ -1,0 +1,214 @@
+"""``segmentation``: data, forget request, network, recipe and inference of the 3D brain study."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
+
+from med_unlearning.params.base import StrictModel, register_section
+
+__all__ = [
+    "SegmentationDataParams",
+    "SegmentationForgetParams",
+    "SegmentationInferenceParams",
+    "SegmentationModelParams",
+    "SegmentationOptimizerParams",
+    "SegmentationParams",
+    "SegmentationSplitParams",
+    "SegmentationTrainingParams",
+]
+
+Modality = Literal["T1", "IR", "FLAIR"]
+Size3D = tuple[PositiveInt, PositiveInt, PositiveInt]
+
+
+class SegmentationDataParams(StrictModel):
+    """Which images and labels a model sees.
+
+    Attributes:
+        modalities: input channels, in order: ``T1`` (``pre/reg_T1`` or ``pre/T1``), ``IR``
+            (``pre/reg_IR``), ``FLAIR`` (``pre/FLAIR``).
+        label_mapping: ``evaluation_8`` (labels 1–8; 9, 10 ignored), ``tissues_3`` (GM = 1+2,
+            WM = 3+4, CSF = 5+6; 7–10 ignored) or ``binary`` (brain 1–8 vs background).
+        crop_margin: voxels kept around the foreground box.
+        crop_threshold: foreground = voxels where some modality exceeds this fraction of its
+            99th percentile (MR background is noise, not zero), or labelled voxels.
+    """
+
+    modalities: list[Modality] = Field(default_factory=lambda: ["T1"], min_length=1)
+    label_mapping: Literal["evaluation_8", "tissues_3", "binary"] = "evaluation_8"
+    crop_margin: int = Field(default=4, ge=0)
+    crop_threshold: float = Field(default=0.1, ge=0.0, lt=1.0)
+
+    @field_validator("modalities")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"modalities must not repeat, got {value}")
+        return value
+
+
+class SegmentationForgetParams(StrictModel):
+    """The forget request: which training subjects the unlearning must remove.
+
+    Attributes:
+        by: how subjects are selected: ``ids`` (an erasure request naming subjects),
+            ``column`` (subjects whose metadata ``column`` is in ``values``, e.g. a site or
+            scanner given in the user's metadata CSV) or ``query`` (a pandas query over the
+            metadata table).
+        ids: subject ids (``by: ids``). Default ``["070"]``: one subject, like a single
+            patient's erasure request (070 is also the subject MedicalNet ships as its toy
+            example).
+        column: metadata column (``by: column``).
+        values: accepted values of ``column``.
+        query: pandas query (``by: query``), e.g. ``"shape_z > 40"``.
+    """
+
+    by: Literal["ids", "column", "query"] = "ids"
+    ids: list[str] = Field(default_factory=lambda: ["070"])
+    column: str | None = None
+    values: list[str | int | float | bool] = Field(default_factory=list)
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> SegmentationForgetParams:
+        if self.by == "ids" and not self.ids:
+            raise ValueError("forget.by is 'ids' but forget.ids is empty")
+        if self.by == "column" and (not self.column or not self.values):
+            raise ValueError(
+                "forget.by is 'column': set forget.column and a non-empty forget.values"
+            )
+        if self.by == "query" and not self.query:
+            raise ValueError("forget.by is 'query' but forget.query is empty")
+        return self
+
+
+class SegmentationSplitParams(StrictModel):
+    """How labelled subjects are divided.
+
+    The study trains on every labelled subject and measures forgetting on the forget
+    subjects themselves (they are training data), so by default there is no held-out
+    subject. ``test_subject_ids`` optionally holds subjects out of both models' training
+    (role ``retain_test``, or ``forget_test`` if the forget request selects them) to see how
+    the models do on unseen brains.
+
+    Attributes:
+        forget: the forget request.
+        test_subject_ids: subjects used by neither model for training.
+    """
+
+    forget: SegmentationForgetParams = Field(default_factory=SegmentationForgetParams)
+    test_subject_ids: list[str] = Field(default_factory=list)
+
+
+class SegmentationModelParams(StrictModel):
+    """The network.
+
+    Attributes:
+        architecture: a Med3D ResNet of :mod:`med_unlearning.models.segmentation`
+            (``med3d_resnet50`` is the study's network).
+        base_width: stem/layer1 channels (64 = MedicalNet; smaller for CPU runs).
+        head_channels: channels inside the ``conv_seg`` head (32 = MedicalNet).
+        shortcut_type: ``A`` or ``B``; ``null`` = MedicalNet's choice for that depth (A for
+            ResNet-18/34, B otherwise), which its weights need.
+        no_max_pool: skip the stem's max-pooling: logits at 1/2 instead of 1/4 of the input
+            resolution (more detail, ~8× the compute). Off in the study's network.
+        pretrained_weights: path of a local MedicalNet ``.pth`` (e.g. ``resnet_50_23dataset.pth``)
+            loaded into the encoder before training; ``null`` = random initialisation.
+            Needs ``base_width: 64`` and the file's depth.
+    """
+
+    architecture: Literal[
+        "med3d_resnet10", "med3d_resnet18", "med3d_resnet34", "med3d_resnet50"
+    ] = "med3d_resnet10"
+    base_width: PositiveInt = 64
+    head_channels: PositiveInt = 32
+    shortcut_type: Literal["A", "B"] | None = None
+    no_max_pool: bool = False
+    pretrained_weights: str | None = None
+
+    @model_validator(mode="after")
+    def _pretrained_width(self) -> SegmentationModelParams:
+        if self.pretrained_weights is not None and self.base_width != 64:
+            raise ValueError(
+                "pretrained_weights needs base_width 64 (MedicalNet's widths), got "
+                f"{self.base_width}"
+            )
+        return self
+
+
+class SegmentationOptimizerParams(StrictModel):
+    """SGD as in MedicalNet: the head learns ``head_lr_multiplier`` times faster.
+
+    Attributes:
+        learning_rate: backbone (encoder) learning rate.
+        head_lr_multiplier: the ``conv_seg`` head's learning rate / the backbone's.
+        momentum: SGD momentum.
+        weight_decay: L2 penalty.
+        lr_decay_gamma: ``ExponentialLR`` factor per epoch (MedicalNet: 0.99; 1 = constant).
+    """
+
+    learning_rate: PositiveFloat = 1e-3
+    head_lr_multiplier: PositiveFloat = 100.0
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=1e-3, ge=0.0)
+    lr_decay_gamma: float = Field(default=1.0, gt=0.0, le=1.0)
+
+
+class SegmentationTrainingParams(StrictModel):
+    """Patch-based training of the original and oracle models.
+
+    Attributes:
+        epochs: passes; each yields ``samples_per_subject`` patches per training subject.
+        batch_size: patches per step.
+        patch_size: patch size in voxels (x, y, z); multiples of 8 keep the network's
+            output exactly at 1/4 of the patch before upsampling.
+        samples_per_subject: patches per subject per epoch.
+        pos_fraction: share of patches centred on a labelled voxel (the rest on background
+            inside the head).
+        loss: ``ce`` (cross-entropy, MedicalNet) or ``dice_ce`` (cross-entropy + MONAI Dice).
+        dice_weight: weight of the Dice term in ``dice_ce``.
+        optimizer: the SGD recipe.
+        grad_clip_norm: clip the gradient norm (``null`` = no clipping).
+        validation_interval: compute Dice on the training subjects every this many epochs
+            (whole volumes, sliding window); 0 = never (the history then has losses only).
+    """
+
+    epochs: PositiveInt = 20
+    batch_size: PositiveInt = 2
+    patch_size: Size3D = (64, 64, 16)
+    samples_per_subject: PositiveInt = 4
+    pos_fraction: float = Field(default=0.8, ge=0.0, le=1.0)
+    loss: Literal["ce", "dice_ce"] = "ce"
+    dice_weight: float = Field(default=1.0, ge=0.0)
+    optimizer: SegmentationOptimizerParams = Field(default_factory=SegmentationOptimizerParams)
+    grad_clip_norm: PositiveFloat | None = None
+    validation_interval: int = Field(default=0, ge=0)
+
+
+class SegmentationInferenceParams(StrictModel):
+    """Whole-volume prediction with MONAI's sliding-window inference.
+
+    Attributes:
+        roi_size: window size; ``null`` = the training patch size.
+        overlap: overlap of neighbouring windows (0 ≤ overlap < 1).
+        sw_batch_size: windows per forward pass.
+        mode: ``gaussian`` (weights centre voxels more) or ``constant`` blending.
+    """
+
+    roi_size: Size3D | None = None
+    overlap: float = Field(default=0.25, ge=0.0, lt=1.0)
+    sw_batch_size: PositiveInt = 4
+    mode: Literal["gaussian", "constant"] = "gaussian"
+
+
+@register_section("segmentation")
+class SegmentationParams(StrictModel):
+    """The whole ``segmentation`` section (see ``conf/base/parameters_segmentation.yml``)."""
+
+    data: SegmentationDataParams = Field(default_factory=SegmentationDataParams)
+    split: SegmentationSplitParams = Field(default_factory=SegmentationSplitParams)
+    model: SegmentationModelParams = Field(default_factory=SegmentationModelParams)
+    training: SegmentationTrainingParams = Field(default_factory=SegmentationTrainingParams)
+    inference: SegmentationInferenceParams = Field(default_factory=SegmentationInferenceParams)

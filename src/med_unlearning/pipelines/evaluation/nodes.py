@@ -1,0 +1,380 @@
+"""Nodes of the ``evaluation`` pipeline: thin wrappers over metrics/ and reporting/."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from med_unlearning.io.checkpoint import ModelCheckpoint
+from med_unlearning.metrics.comparison import evaluate_study
+from med_unlearning.metrics.membership import membership_attacks_from_params
+from med_unlearning.metrics.scoring import (
+    RESULT_COLUMNS,
+    ModelScores,
+    score_recon_checkpoint,
+    score_segmentation_checkpoint,
+)
+from med_unlearning.params.evaluation import EvaluationParams
+from med_unlearning.params.recon import ReconParams
+from med_unlearning.params.runtime import RuntimeParams
+from med_unlearning.params.segmentation import SegmentationParams
+from med_unlearning.reporting import figures
+from med_unlearning.reporting.figures import figure_to_png
+from med_unlearning.reporting.report import FigureEntry, build_report_context, render_report
+
+__all__ = [
+    "method_name",
+    "build_figures",
+    "collect_task_scores",
+    "make_recon_score_node",
+    "make_verify_node",
+    "make_segmentation_score_node",
+    "study_tables",
+    "verify_erasure_requests",
+    "write_report",
+]
+
+logger = logging.getLogger(__name__)
+
+_EMPTY = pd.DataFrame(columns=list(RESULT_COLUMNS))
+
+
+def method_name(strategy: str, variant: str | None) -> str:
+    """The ``method`` of a run in the results: the strategy, ``<strategy>@<variant>`` for
+    sweep variants (the figures group sweep points by the name before ``@``)."""
+    return strategy if not variant else f"{strategy}@{variant}"
+
+
+def _missing(task: str, method: str) -> ModelScores:
+    logger.warning(
+        "evaluation: no checkpoint for %s/%s (the run did not happen); the report lists it "
+        "as missing", task, method,
+    )
+    return ModelScores(results=_EMPTY.copy(), examples={}, cost={})
+
+
+def make_recon_score_node(method: str, sweep: str | None) -> Callable[..., ModelScores]:
+    """The scoring node of one reconstruction model (``original``, ``oracle`` or a run)."""
+
+    def score_recon_model(
+        checkpoint: ModelCheckpoint | None,
+        volumes: Mapping[str, Any],
+        splits: pd.DataFrame,
+        params: ReconParams,
+        runtime: RuntimeParams,
+    ) -> ModelScores:
+        if checkpoint is None:
+            return _missing("recon", method)
+        return score_recon_checkpoint(
+            checkpoint,
+            method,
+            volumes,
+            splits,
+            batch_size=params.training.batch_size,
+            device=runtime.device,
+            include_zero_filled=method == "original",
+            sweep=sweep,
+        )
+
+    score_recon_model.__doc__ = f"Score recon model {method!r} on BTA, KTA and UA volumes."
+    return score_recon_model
+
+
+def make_segmentation_score_node(method: str, sweep: str | None) -> Callable[..., ModelScores]:
+    """The scoring node of one segmentation model."""
+
+    def score_segmentation_model(
+        checkpoint: ModelCheckpoint | None,
+        subjects: Mapping[str, Any],
+        splits: pd.DataFrame,
+        params: SegmentationParams,
+        runtime: RuntimeParams,
+    ) -> ModelScores:
+        if checkpoint is None:
+            return _missing("segmentation", method)
+        return score_segmentation_checkpoint(
+            checkpoint, method, subjects, splits, params, runtime, sweep=sweep
+        )
+
+    score_segmentation_model.__doc__ = f"Score segmentation model {method!r} per subject."
+    return score_segmentation_model
+
+
+def collect_task_scores(
+    **scores: ModelScores,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict[str, dict[str, np.ndarray]]]]:
+    """Stack the per-model scores of one task.
+
+    Returns:
+        The tidy results table, the cost table (``task``, ``method``, ``wall_time_s``) and
+        the example slices ``{case: {method: {kind: array}}}``.
+    """
+    tables = [item.results for item in scores.values() if not item.results.empty]
+    results = pd.concat(tables, ignore_index=True) if tables else _EMPTY.copy()
+    costs = pd.DataFrame(
+        [item.cost for item in scores.values() if item.cost],
+        columns=["task", "method", "wall_time_s"],
+    )
+    examples: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    for method, item in scores.items():
+        for case, arrays in item.examples.items():
+            examples.setdefault(case, {})[method] = arrays
+    return results, costs, examples
+
+
+def study_tables(
+    recon_results: pd.DataFrame,
+    segmentation_results: pd.DataFrame,
+    recon_costs: pd.DataFrame,
+    segmentation_costs: pd.DataFrame,
+    params: EvaluationParams,
+    expected_methods: dict[str, list[str]],
+) -> tuple[pd.DataFrame, ...]:
+    """Summaries, oracle gaps, distances, relative figures, costs, attacks and verdicts.
+
+    Returns:
+        ``(results, summary, oracle_gaps, distances, relative, costs, membership, verdicts)``
+        — the first is the tidy table of both tasks.
+    """
+    parts = [table for table in (recon_results, segmentation_results) if not table.empty]
+    if not parts:
+        raise ValueError("evaluation: no model produced results; did the training pipelines run?")
+    results = pd.concat(parts, ignore_index=True)
+    costs = pd.concat([recon_costs, segmentation_costs], ignore_index=True).dropna(
+        subset=["wall_time_s"]
+    )
+    membership = membership_attacks_from_params(results, params)
+    expected = [method for methods in expected_methods.values() for method in methods]
+    tables = evaluate_study(
+        results, params, costs=costs, membership=membership, expected_methods=expected
+    )
+    return (
+        results,
+        tables["summary"],
+        tables["oracle_gaps"],
+        tables["distances"],
+        tables["relative"],
+        tables["costs"],
+        membership,
+        tables["verdicts"],
+    )
+
+
+def _pairs(params: EvaluationParams, task: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    settings = params.tasks[task]
+    return settings.retain[0].as_tuple(), settings.forget[0].as_tuple()
+
+
+def _recon_example_inputs(
+    examples: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    reconstructions: dict[str, dict[str, np.ndarray]] = {}
+    targets: dict[str, np.ndarray] = {}
+    for case, by_method in examples.items():
+        label = f"{case} (test)"
+        for method, arrays in by_method.items():
+            if "zero_filled" in arrays and method == "original":
+                reconstructions.setdefault(label, {})["zero_filled"] = arrays["zero_filled"]
+            reconstructions.setdefault(label, {})[method] = arrays["output"]
+            targets[label] = arrays["target"]
+    return reconstructions, targets
+
+
+def build_figures(
+    summary: pd.DataFrame,
+    recon_examples: Mapping[str, Any],
+    segmentation_examples: Mapping[str, Any],
+    params: EvaluationParams,
+) -> tuple[dict[str, Figure], dict[str, bytes]]:
+    """Every figure of the study, as matplotlib figures (saved by the catalog) and PNG bytes
+    (embedded in the report).
+
+    Returns:
+        ``({name.png: Figure}, {name: png bytes})`` with names ``recon_examples``,
+        ``segmentation_overlays``, ``tradeoff``, ``recon_retain_fraction``,
+        ``segmentation_horizons``.
+    """
+    style = params.figures
+    order = [params.original_method, params.oracle_method, *params.method_order]
+    reconstructions, targets = _recon_example_inputs(recon_examples)
+    model_order = ["zero_filled", *order]
+    models = {m for case in reconstructions.values() for m in case}
+    model_order += sorted(models - set(model_order))
+    images: dict[str, np.ndarray] = {}
+    predictions: dict[str, dict[str, np.ndarray]] = {}
+    truths: dict[str, np.ndarray] = {}
+    for case, by_method in segmentation_examples.items():
+        for method, arrays in by_method.items():
+            images[case] = arrays["image"]
+            truths[case] = arrays["truth"]
+            predictions.setdefault(case, {})[method] = arrays["prediction"]
+    seg_models = {m for case in predictions.values() for m in case}
+    seg_order = [m for m in order if m in seg_models] + sorted(seg_models - set(order))
+    pairs = {task: _pairs(params, task) for task in params.tasks}
+    built = {
+        "recon_examples": figures.reconstruction_examples(
+            reconstructions, targets, model_order=[m for m in model_order if m in models],
+            error_scale=style.error_scale, image_cmap=style.image_cmap,
+            error_cmap=style.error_cmap, panel_inches=style.panel_inches,
+        ),
+        "segmentation_overlays": figures.segmentation_overlays(
+            images, predictions, truths, model_order=seg_order, alpha=style.overlay_alpha,
+            slice_axis=-1,
+        ),
+        "tradeoff": figures.tradeoff_scatter(
+            summary, pairs, original=params.original_method, oracle=params.oracle_method,
+            method_order=params.method_order,
+        ),
+        "recon_retain_fraction": figures.retain_fraction_curves(
+            summary, "recon", pairs["recon"], methods=style.retain_fraction_methods
+        ),
+        "segmentation_horizons": figures.epoch_horizon_bars(
+            summary, "segmentation", pairs["segmentation"], methods=style.epoch_methods
+        ),
+    }
+    png = {name: figure_to_png(figure, style.dpi) for name, figure in built.items()}
+    return {f"{name}.png": figure for name, figure in built.items()}, png
+
+
+_FIGURE_TITLES = {
+    "recon_examples": ("recon", "Reconstructions of a forget and a retain test volume"),
+    "recon_retain_fraction": ("recon", "Retain-fraction sweep"),
+    "segmentation_overlays": ("segmentation", "Segmentations of a forget and a retain subject"),
+    "segmentation_horizons": ("segmentation", "Epoch horizons"),
+    "tradeoff": ("study", "Forgetting vs keeping, against the oracle"),
+}
+
+
+def _protocol(
+    recon: ReconParams, segmentation: SegmentationParams, runtime: RuntimeParams,
+    expected_methods: Mapping[str, list[str]],
+) -> dict[str, Any]:
+    return {
+        "Seed": runtime.seed,
+        "Device": runtime.device,
+        "Reconstruction": (
+            f"{recon.model.architecture}; forget request {recon.forget.model_dump(exclude_none=True)}; "
+            f"mask {recon.mask.kind} {recon.mask.accelerations}x, centre {recon.mask.center_fractions}; "
+            f"{recon.training.epochs} epochs"
+        ),
+        "Segmentation": (
+            f"{segmentation.model.architecture}; labels {segmentation.data.label_mapping}; "
+            f"modalities {segmentation.data.modalities}; "
+            f"forget {segmentation.split.forget.model_dump(exclude_none=True)}; "
+            f"{segmentation.training.epochs} epochs"
+        ),
+        "Unlearning runs": {task: len(methods) - 2 for task, methods in expected_methods.items()},
+    }
+
+
+def write_report(
+    summary: pd.DataFrame,
+    oracle_gaps: pd.DataFrame,
+    distances: pd.DataFrame,
+    relative: pd.DataFrame,
+    costs: pd.DataFrame,
+    membership: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    figure_png: Mapping[str, bytes],
+    params: EvaluationParams,
+    recon: ReconParams,
+    segmentation: SegmentationParams,
+    runtime: RuntimeParams,
+    expected_methods: dict[str, list[str]],
+) -> tuple[str, str]:
+    """The study report as Markdown and as self-contained HTML."""
+    entries: dict[str, list[FigureEntry]] = {}
+    for name, png in figure_png.items():
+        group, title = _FIGURE_TITLES.get(name, ("study", name))
+        entries.setdefault(group, []).append(
+            FigureEntry(title=title, filename=f"figures/{name}.png", image=png)
+        )
+    tables = {
+        "summary": summary, "oracle_gaps": oracle_gaps, "distances": distances,
+        "relative": relative, "costs": costs, "verdicts": verdicts,
+    }
+    context = build_report_context(
+        tables,
+        params,
+        protocol=_protocol(recon, segmentation, runtime, expected_methods),
+        membership=membership,
+        figures=entries,
+        expected_methods=[m for methods in expected_methods.values() for m in methods],
+    )
+    markdown, html = render_report(context)
+    return markdown, html
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return _clean(value.item())
+    return value
+
+
+def make_verify_node(task: str) -> Callable[..., dict[str, dict[str, Any]]]:
+    """The node verifying the erasure-request records of ``task``'s runs."""
+
+    def verify_task_erasure_requests(
+        records: Mapping[str, Callable[[], dict[str, Any]]],
+        verdicts: pd.DataFrame,
+        summary: pd.DataFrame,
+        membership: pd.DataFrame,
+    ) -> dict[str, dict[str, Any]]:
+        return verify_erasure_requests(records, verdicts, summary, membership, task)
+
+    verify_task_erasure_requests.__doc__ = f"Add verification figures to {task}'s records."
+    return verify_task_erasure_requests
+
+
+def verify_erasure_requests(
+    records: Mapping[str, Callable[[], dict[str, Any]]],
+    verdicts: pd.DataFrame,
+    summary: pd.DataFrame,
+    membership: pd.DataFrame,
+    task: str,
+) -> dict[str, dict[str, Any]]:
+    """The erasure-request records of ``task``'s runs, with their verification added.
+
+    The unlearning pipeline's records are read, never rewritten: the verified copies go to
+    their own folder. Each gains ``verification``: the verdicts, the run's summary metrics
+    next to the oracle's and the original's, and the membership-inference figures.
+    """
+    verified: dict[str, dict[str, Any]] = {}
+    task_summary = summary[summary["task"] == task]
+    for run, load in sorted(records.items()):
+        record = dict(load())
+        method = method_name(str(record.get("strategy", run)), record.get("variant"))
+        verdict = verdicts[(verdicts["task"] == task) & (verdicts["method"] == method)]
+        metrics = {
+            f"{row['set']}/{row['metric']}": {
+                "mean": _clean(row["mean"]), "std": _clean(row["std"]), "n": _clean(row["n"]),
+            }
+            for row in task_summary[task_summary["method"] == method].to_dict("records")
+        }
+        references = {
+            reference: {
+                f"{row['set']}/{row['metric']}": _clean(row["mean"])
+                for row in task_summary[task_summary["method"] == reference].to_dict("records")
+            }
+            for reference in ("original", "oracle")
+        }
+        attack = membership[(membership["task"] == task) & (membership["method"] == method)]
+        record["verification"] = {
+            "verdict": {k: _clean(v) for k, v in verdict.iloc[0].to_dict().items()}
+            if not verdict.empty else None,
+            "metrics": metrics,
+            "references": references,
+            "membership_inference": {k: _clean(v) for k, v in attack.iloc[0].to_dict().items()}
+            if not attack.empty else None,
+        }
+        verified[run] = record
+    logger.info("evaluation: verified %d erasure-request records of %s", len(verified), task)
+    return verified

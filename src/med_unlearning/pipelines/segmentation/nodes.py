@@ -1,0 +1,292 @@
+"""Nodes of the ``segmentation`` pipeline: thin wrappers over the domain code.
+
+- :func:`split_subjects` — the splits table (subject_id, role) from the metadata table and the
+  forget request.
+- :func:`make_training_manifests` — which subjects the original and the oracle train on.
+- :func:`load_segmentation_subjects` — read and preprocess every split subject once.
+- :func:`train_segmentation_model` — train one model (original or oracle), return its
+  checkpoint (with lineage) and per-epoch history.
+- :func:`predict_segmentation_subjects` — segment every subject with a checkpoint: NIfTI
+  predictions on the input grid and a per-subject score table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import nibabel as nib
+import pandas as pd
+import torch
+
+from med_unlearning.data.seg_dataset import SubjectVolume
+from med_unlearning.data.splits import (
+    FORGET_TEST,
+    FORGET_TRAIN,
+    RETAIN_TEST,
+    RETAIN_TRAIN,
+    ROLE_COLUMN,
+    UNUSED,
+    ForgetSelector,
+    SplitError,
+    ids_with_roles,
+)
+from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
+from med_unlearning.params.runtime import RuntimeParams
+from med_unlearning.params.segmentation import SegmentationForgetParams, SegmentationParams
+from med_unlearning.tasks.segmentation import SegmentationTask, prediction_image, train_segmentation
+from med_unlearning.training import seed_everything
+
+__all__ = [
+    "ID_COLUMN",
+    "forget_selector",
+    "load_segmentation_subjects",
+    "make_training_manifests",
+    "predict_segmentation_subjects",
+    "split_subjects",
+    "train_segmentation_model",
+]
+
+logger = logging.getLogger(__name__)
+
+ID_COLUMN = "subject_id"
+#: Roles each model trains on.
+TRAINING_ROLES = {"original": (RETAIN_TRAIN, FORGET_TRAIN), "oracle": (RETAIN_TRAIN,)}
+
+
+def _typed(model: type, value: Any) -> Any:
+    """Kedro hands typed nodes pydantic models; plain calls may pass the raw mapping."""
+    return value if isinstance(value, model) else model.model_validate(dict(value))
+
+
+def forget_selector(params: SegmentationForgetParams) -> ForgetSelector:
+    """The shared :class:`~med_unlearning.data.splits.ForgetSelector` for a forget request."""
+    if params.by == "ids":
+        return ForgetSelector(ids=tuple(params.ids))
+    if params.by == "column":
+        return ForgetSelector(column=params.column, values=tuple(params.values))
+    return ForgetSelector(query=params.query)
+
+
+def split_subjects(metadata: pd.DataFrame, params: SegmentationParams) -> pd.DataFrame:
+    """Give every MRBrainS18 subject a role.
+
+    Labelled subjects train both models (``retain_train``) or only the original
+    (``forget_train``, selected by ``segmentation.split.forget``); subjects listed in
+    ``segmentation.split.test_subject_ids`` train neither (``retain_test`` / ``forget_test``);
+    subjects without ``segm`` are ``unused``.
+
+    Returns:
+        ``subject_id``, ``role``, ``has_segmentation`` — one row per subject, sorted by id.
+
+    Raises:
+        SplitError: an unknown forget or test subject id (listing the valid ones), a forget
+            subject without labels, or a forget set that is empty or leaves nothing to retain.
+    """
+    params = _typed(SegmentationParams, params)
+    if ID_COLUMN not in metadata.columns:
+        raise SplitError(
+            f"The MRBrainS18 metadata table has no {ID_COLUMN!r} column; columns: "
+            f"{list(metadata.columns)}"
+        )
+    metadata = metadata.copy()
+    metadata[ID_COLUMN] = metadata[ID_COLUMN].astype(str)
+    if "has_segmentation" in metadata.columns:
+        labelled = metadata["has_segmentation"].astype(bool)
+    else:
+        labelled = pd.Series(True, index=metadata.index)
+    valid = sorted(metadata.loc[labelled, ID_COLUMN])
+    split = params.split
+    requested = {"segmentation.split.test_subject_ids": split.test_subject_ids}
+    if split.forget.by == "ids":
+        requested["segmentation.split.forget.ids"] = split.forget.ids
+    for key, ids in requested.items():
+        unknown = [subject for subject in ids if subject not in valid]
+        if unknown:
+            raise SplitError(
+                f"{key}: subjects {unknown} are not labelled MRBrainS18 subjects of the data "
+                f"folder; valid subject ids: {valid}"
+            )
+    selector = forget_selector(split.forget)
+    is_forget = selector.select(metadata, ID_COLUMN).to_numpy(dtype=bool)
+    unlabeled_forget = sorted(metadata.loc[is_forget & ~labelled.to_numpy(), ID_COLUMN])
+    if unlabeled_forget:
+        raise SplitError(
+            f"The forget request ({selector.describe()}) selects subjects without segm.nii.gz "
+            f"{unlabeled_forget}; only labelled training subjects can be forgotten"
+        )
+    is_test = metadata[ID_COLUMN].isin(split.test_subject_ids).to_numpy()
+    is_training = labelled.to_numpy() & ~is_test
+    if not (is_forget & is_training).any():
+        raise SplitError(
+            f"The forget request ({selector.describe()}) selects no training subject; "
+            f"training subjects: {sorted(metadata.loc[is_training, ID_COLUMN])}"
+        )
+    if not (~is_forget & is_training).any():
+        raise SplitError(
+            f"The forget request ({selector.describe()}) selects every training subject; "
+            "the oracle would have nothing to train on"
+        )
+    roles = pd.Series(UNUSED, index=metadata.index)
+    roles[is_training & ~is_forget] = RETAIN_TRAIN
+    roles[is_training & is_forget] = FORGET_TRAIN
+    roles[is_test & ~is_forget] = RETAIN_TEST
+    roles[is_test & is_forget] = FORGET_TEST
+    table = pd.DataFrame(
+        {ID_COLUMN: metadata[ID_COLUMN], ROLE_COLUMN: roles, "has_segmentation": labelled}
+    )
+    table = table.sort_values(ID_COLUMN, kind="stable").reset_index(drop=True)
+    logger.info(
+        "Segmentation splits (%s): %s",
+        selector.describe(),
+        table.groupby(ROLE_COLUMN)[ID_COLUMN].apply(list).to_dict(),
+    )
+    return table
+
+
+def make_training_manifests(splits: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the original and the oracle train on: ``{"model", "subject_ids", "forget_ids"}``."""
+    forget_ids = ids_with_roles(splits, [FORGET_TRAIN], ID_COLUMN)
+    manifests = tuple(
+        {
+            "model": model,
+            "subject_ids": ids_with_roles(splits, roles, ID_COLUMN),
+            "forget_ids": forget_ids,
+        }
+        for model, roles in TRAINING_ROLES.items()
+    )
+    return manifests  # type: ignore[return-value]
+
+
+def load_segmentation_subjects(
+    partitions: Mapping[str, Callable[[], nib.Nifti1Image]],
+    splits: pd.DataFrame,
+    params: SegmentationParams,
+) -> dict[str, SubjectVolume]:
+    """Read and preprocess every labelled subject of the splits table (once for both models)."""
+    params = _typed(SegmentationParams, params)
+    subject_ids = splits.loc[splits[ROLE_COLUMN] != UNUSED, ID_COLUMN].astype(str).tolist()
+    return SegmentationTask.from_params(params).load_subjects(partitions, subject_ids)
+
+
+def train_segmentation_model(
+    subjects: Mapping[str, SubjectVolume],
+    manifest: Mapping[str, Any],
+    splits: pd.DataFrame,
+    params: SegmentationParams,
+    runtime: RuntimeParams,
+) -> tuple[ModelCheckpoint, pd.DataFrame]:
+    """Train one model on the manifest's subjects; return its checkpoint and history.
+
+    The history gets ``dice_<role>`` columns (mean Dice of the split's subjects of each role)
+    every ``segmentation.training.validation_interval`` epochs (0 = never).
+    """
+    params, runtime = _typed(SegmentationParams, params), _typed(RuntimeParams, runtime)
+    model_name = str(manifest["model"])
+    train_ids = list(manifest["subject_ids"])
+    training = params.training
+    seed_everything(runtime.seed, runtime.deterministic)
+    if runtime.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
+    task = SegmentationTask.from_params(params, runtime)
+    model = task.build_model()
+    roles = dict(zip(splits[ID_COLUMN].astype(str), splits[ROLE_COLUMN], strict=True))
+    validation = {
+        role: [subjects[i] for i in ids_with_roles(splits, [role], ID_COLUMN)]
+        for role in (RETAIN_TRAIN, FORGET_TRAIN, RETAIN_TEST, FORGET_TEST)
+        if ids_with_roles(splits, [role], ID_COLUMN)
+    }
+    optimizer = training.optimizer
+    result = train_segmentation(
+        task,
+        model,
+        [subjects[subject_id] for subject_id in train_ids],
+        epochs=training.epochs,
+        batch_size=training.batch_size,
+        patch_size=training.patch_size,
+        samples_per_subject=training.samples_per_subject,
+        pos_fraction=training.pos_fraction,
+        learning_rate=optimizer.learning_rate,
+        head_lr_multiplier=optimizer.head_lr_multiplier,
+        momentum=optimizer.momentum,
+        weight_decay=optimizer.weight_decay,
+        lr_decay_gamma=optimizer.lr_decay_gamma,
+        grad_clip_norm=training.grad_clip_norm,
+        seed=runtime.seed,
+        num_workers=runtime.num_workers,
+        pin_memory=runtime.pin_memory,
+        progress=runtime.progress,
+        description=f"segmentation.{model_name}",
+        validation_subjects=validation,
+        validation_interval=training.validation_interval,
+    )
+    logger.info("segmentation.%s trained in %.1f s", model_name, result.wall_time_s)
+    metadata = CheckpointMetadata(
+        task=task.name,
+        architecture=task.architecture,
+        architecture_params=task.architecture_params,
+        data_manifest=train_ids,
+        wall_time_s=float(result.wall_time_s),
+        epochs=int(result.epochs_run),
+        seed=int(runtime.seed),
+        extra={
+            "model": model_name,
+            "excluded_forget_ids": [i for i in manifest["forget_ids"] if i not in train_ids],
+            "label_mapping": task.label_mapping.name,
+            "class_names": list(task.class_names),
+            "modalities": list(task.modalities),
+            "data": params.data.model_dump(mode="json"),
+            "pretrained_weights": params.model.pretrained_weights,
+            "training": training.model_dump(mode="json"),
+            "roles": {subject_id: roles[subject_id] for subject_id in train_ids},
+        },
+    )
+    checkpoint = ModelCheckpoint(
+        state_dict={key: value.detach().cpu() for key, value in model.state_dict().items()},
+        metadata=metadata,
+    )
+    history = result.history.copy()
+    history.insert(0, "model", model_name)
+    return checkpoint, history
+
+
+def predict_segmentation_subjects(
+    checkpoint: ModelCheckpoint,
+    subjects: Mapping[str, SubjectVolume],
+    splits: pd.DataFrame,
+    params: SegmentationParams,
+    runtime: RuntimeParams,
+) -> tuple[dict[str, nib.Nifti1Image], pd.DataFrame]:
+    """Segment every subject with ``checkpoint``.
+
+    Returns:
+        ``{subject_id: NIfTI}`` predictions (class indices of the label mapping, uint8, on
+        the subject's grid with its affine) and a score table: one row per subject with
+        ``subject_id``, ``role``, ``trained_on``, ``dice_<class>``, ``mean_dice``, ``mae``.
+    """
+    params, runtime = _typed(SegmentationParams, params), _typed(RuntimeParams, runtime)
+    task = SegmentationTask.from_params(params, runtime)
+    model = task.load_checkpoint(checkpoint)
+    roles = dict(zip(splits[ID_COLUMN].astype(str), splits[ROLE_COLUMN], strict=True))
+    trained_on = set(checkpoint.metadata.data_manifest)
+    predictions: dict[str, nib.Nifti1Image] = {}
+    rows = []
+    for subject_id, subject in subjects.items():
+        probabilities = task.predict_probabilities(model, subject)
+        labels = subject.uncrop(probabilities.argmax(0).astype("uint8"))
+        predictions[subject_id] = prediction_image(labels, subject, task.label_mapping.name)
+        if subject.label is not None:
+            row = {
+                ID_COLUMN: subject_id,
+                ROLE_COLUMN: roles.get(subject_id, ""),
+                "trained_on": subject_id in trained_on,
+            }
+            row.update(task.score_subject(model, subject, probabilities))
+            rows.append(row)
+    scores = pd.DataFrame(rows)
+    model_name = checkpoint.metadata.extra.get("model", "model")
+    if not scores.empty:
+        summary = scores.groupby(ROLE_COLUMN)["mean_dice"].mean().round(4).to_dict()
+        logger.info("segmentation.%s mean Dice by role: %s", model_name, summary)
+    return predictions, scores
