@@ -93,9 +93,7 @@ def _snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
 
 def _run_sample_pipeline(kedro_session) -> tuple[dict, dict, dict]:
     with kedro_session(env="test") as session:
-        # By node names: `pipeline_names=["sample_data"]` needs the project's registry to
-        # accept Kedro 1.7's selective pipeline loading (reported to the lead).
-        session.run(node_names=[node.name for node in create_pipeline().nodes])
+        session.run(pipeline_names=["sample_data"])
         context = session.load_context()
         volumes = context.catalog.load("fastmri_raw@volumes")
         images = context.catalog.load("mrbrains_raw@images")
@@ -154,13 +152,10 @@ def test_a_folder_holding_other_data_is_left_alone(kedro_session, tmp_path: Path
     foreign = tmp_path / "01_raw" / "fastmri" / "multicoil_train" / "file_brain_AXT2_200_0.h5"
     foreign.parent.mkdir(parents=True)
     foreign.write_bytes(b"user data")
-    _run_sample_pipeline_nodes_only(kedro_session)
+    with kedro_session(env="test") as session:
+        session.run(pipeline_names=["sample_data"])
     files = [path for path in (tmp_path / "01_raw" / "fastmri").rglob("*") if path.is_file()]
     assert files == [foreign]
     assert foreign.read_bytes() == b"user data"
     assert any((tmp_path / "01_raw" / "mrbrains18").rglob("segm.nii.gz"))
 
-
-def _run_sample_pipeline_nodes_only(kedro_session) -> None:
-    with kedro_session(env="test") as session:
-        session.run(node_names=[node.name for node in create_pipeline().nodes])

@@ -73,7 +73,7 @@ class KneeSampleParams(StrictModel):
         scanners: scanner models, one drawn per volume.
     """
 
-    num_volumes: int = Field(default=5, ge=0)
+    num_volumes: int = Field(default=4, ge=0)
     num_slices: int = Field(default=8, ge=1)
     protocols: dict[KneeProtocol, PositiveFloat] = Field(
         default_factory=lambda: {"CORPD_FBK": 0.5, "CORPDFS_FBK": 0.5}, min_length=1
