@@ -195,3 +195,33 @@ def test_extra_subjects_get_generated_names() -> None:
 def test_invalid_parameters_name_the_field(settings: dict, field: str) -> None:
     with pytest.raises(ValidationError, match=field):
         MRBrainSSampleParams.model_validate(settings)
+
+
+def test_default_study_holds_out_two_sample_subjects_from_both_models() -> None:
+    """conf/base generates subjects "2" and "3" and holds them out: the `test` set exists."""
+    from pathlib import Path
+
+    import pandas as pd
+    import yaml
+
+    from med_unlearning.data.splits import FORGET_TRAIN, RETAIN_TEST
+    from med_unlearning.params.segmentation import SegmentationParams
+    from med_unlearning.pipelines.segmentation.nodes import (
+        make_training_manifests,
+        split_subjects,
+    )
+
+    conf = Path(__file__).parents[2] / "conf" / "base"
+    sample = yaml.safe_load((conf / "parameters_sample_data.yml").read_text())["sample_data"]
+    segmentation = yaml.safe_load((conf / "parameters_segmentation.yml").read_text())
+    params = SegmentationParams.model_validate(segmentation["segmentation"])
+    ids = MRBrainSSampleParams.model_validate(sample["mrbrains"]).resolved_subject_ids()
+    assert set(params.split.test_subject_ids) == {"2", "3"} <= set(ids)
+
+    metadata = pd.DataFrame({"subject_id": ids, "has_segmentation": True})
+    roles = split_subjects(metadata, params).set_index("subject_id")["role"]
+    assert roles.loc[["2", "3"]].tolist() == [RETAIN_TEST, RETAIN_TEST]
+    assert roles.loc["070"] == FORGET_TRAIN
+    for manifest in make_training_manifests(split_subjects(metadata, params)):
+        assert not {"2", "3"} & set(manifest["subject_ids"]), manifest["model"]
+        assert manifest["subject_ids"]

@@ -98,3 +98,24 @@ def test_bad_inputs_are_clear_errors() -> None:
         ssim(np.zeros((2, 8, 8)), np.zeros((2, 8, 8)))
     with pytest.raises(ValueError, match="all-zero target"):
         nmse(np.zeros((2, 8, 8)), np.ones((2, 8, 8)))
+
+
+def test_slice_metrics_match_a_direct_per_slice_computation() -> None:
+    from med_unlearning.metrics.image_quality import slice_metrics
+
+    target, prediction = _pair(1e-4, seed=3)
+    target[2] = 0.0  # an empty slice: NMSE undefined there
+    peak = float(target.max())
+    values = slice_metrics(target, prediction, peak)
+    assert set(values) == {"psnr", "ssim", "nmse"}
+    for index, (t, p) in enumerate(zip(target.astype(np.float64), prediction.astype(np.float64))):
+        expected_ssim = structural_similarity(t, p, data_range=peak, win_size=7, K1=0.01, K2=0.03)
+        assert values["ssim"][index] == pytest.approx(expected_ssim, abs=1e-4)
+        expected_psnr = peak_signal_noise_ratio(t, p, data_range=peak)
+        assert values["psnr"][index] == pytest.approx(expected_psnr, rel=1e-6)
+        if index != 2:
+            expected_nmse = np.sum((t - p) ** 2) / np.sum(t**2)
+            assert values["nmse"][index] == pytest.approx(expected_nmse, rel=1e-6)
+    assert np.isnan(values["nmse"][2])
+    # the volume SSIM is the mean of the slice SSIMs
+    assert float(values["ssim"].mean()) == pytest.approx(ssim(target, prediction, peak), abs=1e-6)

@@ -15,6 +15,7 @@ from med_unlearning.metrics.membership import (
     membership_attacks,
     membership_attacks_from_params,
     membership_inference_attack,
+    slice_loss_features,
 )
 from med_unlearning.params.evaluation import EvaluationParams
 
@@ -162,10 +163,129 @@ def test_attacks_per_method_from_the_tidy_table(attack_table: pd.DataFrame) -> N
     assert by_method.at["original", "features"] == "ssim+nmse"
 
 
+def _params(granularity: str, **membership: int) -> EvaluationParams:
+    data = EvaluationParams().model_dump()
+    for task in data["tasks"].values():
+        task["attack"]["granularity"] = granularity
+    data["membership"].update(membership)
+    return EvaluationParams.model_validate(data)
+
+
 def test_attacks_from_params_use_the_configured_sets(attack_table: pd.DataFrame) -> None:
-    params = EvaluationParams.model_validate({"membership": {"n_splits": 3, "seed": 1}})
+    params = _params("volume", n_splits=3, seed=1)
     table = membership_attacks_from_params(attack_table, params)
     assert set(table["method"]) == {"original", "oracle", "nl_ft"}
     assert set(table["member_set"]) == {params.tasks["recon"].attack.member_set}
     original = table.set_index("method").loc["original"]
     assert original["n_splits"] == 3 * params.membership.n_repeats
+
+
+# ------------------------------------------------------------------------------------------
+# Per-slice items
+
+
+def _slices(
+    method: str, set_name: str, volumes: int, ssim: tuple[float, float], rng: np.random.Generator,
+    slices_per_volume: int = 8,
+) -> list[dict]:
+    """Per-slice rows of ``volumes`` volumes; SSIM ~ N(mean, spread), NMSE = (1 − SSIM) / 2."""
+    rows = []
+    for volume in range(volumes):
+        for index in range(slices_per_volume):
+            value = float(rng.normal(*ssim))
+            for metric, metric_value, higher in (
+                ("ssim", value, True), ("nmse", (1 - value) / 2, False)
+            ):
+                rows.append(
+                    {"task": "recon", "method": method, "set": set_name,
+                     "item_id": f"{set_name}-{volume}", "slice": index, "metric": metric,
+                     "value": metric_value, "higher_is_better": higher}
+                )  # fmt: skip
+    return rows
+
+
+@pytest.fixture
+def slice_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-volume results listing the methods, per-slice table) with 2 volumes per set."""
+    rng = np.random.default_rng(11)
+    rows = []
+    rows += _slices("original", "forget_train", 2, (0.95, 0.01), rng)
+    rows += _slices("original", "forget_test", 2, (0.80, 0.01), rng)
+    rows += _slices("oracle", "forget_train", 2, (0.80, 0.02), rng)
+    rows += _slices("oracle", "forget_test", 2, (0.80, 0.02), rng)
+    slices = pd.DataFrame(rows)
+    volumes = (
+        slices.groupby(["task", "method", "set", "item_id", "metric", "higher_is_better"])
+        ["value"].mean().reset_index()
+    )  # fmt: skip
+    return volumes, slices
+
+
+def test_slice_loss_features_index_slices_and_turn_scores_into_losses(
+    slice_tables: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    _, slices = slice_tables
+    features = slice_loss_features(slices, "recon", "original", "forget_train", ["ssim", "nmse"])
+    assert features.index.names == ["item_id", "slice"] and len(features) == 16
+    rows = slices.query("method == 'original' and set == 'forget_train'")
+    ssim = rows.loc[rows["metric"] == "ssim"].set_index(["item_id", "slice"])["value"]
+    np.testing.assert_allclose(features["ssim"], 1.0 - ssim.loc[features.index])
+    empty = slice_loss_features(slices, "recon", "nobody", "forget_train", ["ssim"])
+    assert empty.empty and list(empty.columns) == ["ssim"]
+
+
+def test_slice_attack_separates_members_and_counts_their_volumes(
+    slice_tables: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    volumes, slices = slice_tables
+    table = membership_attacks_from_params(volumes, _params("slice", n_repeats=3), slices)
+    by_method = table.set_index("method")
+    original, oracle = by_method.loc["original"], by_method.loc["oracle"]
+    assert original["granularity"] == "slice"
+    assert original["accuracy_mean"] > 0.9 and original["auc_mean"] > 0.9
+    assert abs(oracle["accuracy_mean"] - 0.5) < 0.2
+    assert (original["n_members"], original["n_nonmembers"]) == (16, 16)
+    assert (original["n_member_volumes"], original["n_nonmember_volumes"]) == (2, 2)
+    assert "slices of 2 member and 2 non-member volume(s)" in original["note"]
+    assert "correlated within a volume" in original["note"]
+    # The same two volumes per set, attacked per volume: too few items to learn anything.
+    per_volume = membership_attacks_from_params(volumes, _params("volume"), slices)
+    assert per_volume.set_index("method").at["original", "n_members"] == 2
+
+
+def test_slice_attack_on_identical_distributions_is_near_chance() -> None:
+    accuracies = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        rows = _slices("m", "forget_train", 3, (0.8, 0.02), rng)
+        rows += _slices("m", "forget_test", 3, (0.8, 0.02), rng)
+        slices = pd.DataFrame(rows)
+        table = membership_attacks(
+            slices.query("slice == 0").drop(columns="slice"),
+            {"recon": ("forget_train", "forget_test", ["ssim"])},
+            granularity="slice", slices=slices, seed=seed,
+        )
+        accuracies.append(table.at[0, "accuracy_mean"])
+    assert abs(float(np.mean(accuracies)) - 0.5) < 0.12
+
+
+def test_slice_attack_without_slices_or_with_a_bad_granularity(
+    slice_tables: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    volumes, _ = slice_tables
+    features = {"recon": ("forget_train", "forget_test", ["ssim"])}
+    table = membership_attacks(volumes, features, granularity="slice", slices=None)
+    assert table["accuracy_mean"].isna().all()
+    assert table["note"].str.contains("no per-slice results for ssim@forget_train").all()
+    with pytest.raises(ValueError, match="granularity.*'pixel'"):
+        membership_attacks(volumes, features, granularity={"recon": "pixel"})
+
+
+def test_default_params_attack_slices_with_per_task_features() -> None:
+    params = EvaluationParams()
+    recon, segmentation = params.tasks["recon"].attack, params.tasks["segmentation"].attack
+    assert recon.granularity == segmentation.granularity == "slice"
+    assert recon.feature_metrics() == ["ssim", "nmse"]
+    assert segmentation.feature_metrics() == ["cross_entropy", "soft_dice_loss"]
+    volume = _params("volume").tasks["segmentation"].attack
+    assert volume.feature_metrics() == ["dice_mean", "mae"]

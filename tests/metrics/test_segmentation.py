@@ -70,3 +70,61 @@ def test_scores_name_every_class_and_average_present_ones() -> None:
 def test_channel_count_must_match_class_names() -> None:
     with pytest.raises(ValueError, match="class names"):
         segmentation_scores(torch.zeros(3, 2, 2, 2), np.zeros((2, 2, 2)), ["background", "a"])
+
+
+def _direct_slice_losses(
+    probabilities: np.ndarray, labels: np.ndarray, index: int
+) -> tuple[float, float, float]:
+    """Cross-entropy, soft Dice loss and MAE of slice ``index`` (last axis), by hand."""
+    probs, truth = probabilities[..., index], labels[..., index]
+    valid = truth != IGNORE_INDEX
+    p = probs[:, valid]
+    y = np.eye(probs.shape[0])[truth[valid]].T
+    cross_entropy = -np.mean(np.log(p[truth[valid], np.arange(valid.sum())]))
+    losses = [
+        1 - (2 * np.sum(p[c] * y[c]) + 1e-5) / (np.sum(p[c]) + np.sum(y[c]) + 1e-5)
+        for c in range(1, probs.shape[0])
+        if y[c].any()
+    ]
+    return cross_entropy, float(np.mean(losses)), float(np.mean(np.abs(p - y)))
+
+
+def test_slice_losses_match_a_direct_computation_and_skip_ignored_voxels() -> None:
+    from med_unlearning.metrics.segmentation import SLICE_LOSSES, slice_losses
+
+    rng = np.random.default_rng(4)
+    probabilities = rng.random((4, 6, 5, 3)) + 0.05
+    probabilities /= probabilities.sum(axis=0)
+    labels = rng.integers(0, 4, (6, 5, 3))
+    labels[:2, :, 0] = IGNORE_INDEX
+    labels[..., 2] = IGNORE_INDEX  # a slice without labelled voxels
+    losses = slice_losses(probabilities, labels)
+    assert tuple(losses) == SLICE_LOSSES
+    for index in range(2):
+        expected = _direct_slice_losses(probabilities, labels, index)
+        actual = tuple(losses[name][index] for name in SLICE_LOSSES)
+        np.testing.assert_allclose(actual, expected, rtol=1e-6)
+    assert all(np.isnan(losses[name][2]) for name in SLICE_LOSSES)
+    # MAE per slice agrees with the volume MAE on a one-slice volume
+    assert losses["mae"][0] == pytest.approx(
+        mae_probabilities(probabilities[..., :1], labels[..., :1])
+    )
+
+
+def test_slice_losses_along_another_axis_and_bad_shapes() -> None:
+    from med_unlearning.metrics.segmentation import slice_losses
+
+    rng = np.random.default_rng(5)
+    probabilities = rng.dirichlet(np.ones(3), size=(4, 5, 6)).transpose(3, 0, 1, 2)
+    labels = rng.integers(0, 3, (4, 5, 6))
+    along_x = slice_losses(probabilities, labels, axis=0)
+    moved = slice_losses(probabilities.transpose(0, 2, 3, 1), labels.transpose(1, 2, 0))
+    for name, values in along_x.items():
+        assert values.shape == (4,)
+        np.testing.assert_allclose(values, moved[name])
+    confident = np.moveaxis(np.eye(3)[labels], -1, 0)
+    perfect = slice_losses(confident, labels)
+    assert np.allclose(perfect["cross_entropy"], 0) and np.allclose(perfect["mae"], 0)
+    assert np.allclose(perfect["soft_dice_loss"], 0, atol=1e-6)
+    with pytest.raises(ValueError, match="expected"):
+        slice_losses(probabilities[:, :, :, :2], labels)

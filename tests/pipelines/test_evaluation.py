@@ -52,6 +52,6 @@ def test_erasure_records_gain_verification_without_touching_the_originals(
     verified = study_run / "08_reporting/erasure_requests_verified/recon/nl_ft.json"
     record = json.loads(original.read_text())
     checked = json.loads(verified.read_text())
-    assert "verification" not in record
+    assert record.get("verification") is None  # a placeholder the evaluation never fills in place
     assert checked["verification"]["verdict"]["method"] == "nl_ft"
     assert checked["forget_ids"] == record["forget_ids"]

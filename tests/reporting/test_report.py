@@ -61,11 +61,31 @@ EXPECTED = {"recon": ["ft", "nl_ft", "ga_l1", "full_ft"],
             "segmentation": ["noisy_label@e50", "max_loss@e50", "fix_decoder@e50"]}  # fmt: skip
 
 
+def _slices(results: pd.DataFrame, per_item: int = 3) -> pd.DataFrame:
+    """Per-slice rows of the recon items: ``per_item`` slices around each item's value."""
+    rng = np.random.default_rng(1)
+    recon = results.loc[results["task"] == "recon"].drop(columns=["epochs"], errors="ignore")
+    parts = []
+    for index in range(per_item):
+        part = recon.assign(slice=index)
+        part["value"] = part["value"] + rng.normal(0, 0.01, len(part))
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _report_params() -> EvaluationParams:
+    """Recon attacked per slice, segmentation per subject."""
+    data = EvaluationParams().model_dump()
+    data["tasks"]["segmentation"]["attack"]["granularity"] = "volume"
+    data["membership"]["n_splits"] = 2
+    return EvaluationParams.model_validate(data)
+
+
 @pytest.fixture(scope="module")
 def rendered() -> tuple[str, str, ReportContext]:
-    params = EvaluationParams.model_validate({"membership": {"n_splits": 2}})
+    params = _report_params()
     results = _results()
-    membership = membership_attacks_from_params(results, params)
+    membership = membership_attacks_from_params(results, params, _slices(results))
     costs = pd.DataFrame({"task": ["recon", "recon", "segmentation", "segmentation"],
                           "method": ["oracle", "nl_ft", "oracle", "noisy_label@e50"],
                           "wall_time_s": [800.0, 35.0, 100.0, 25.0]})  # fmt: skip
@@ -151,6 +171,23 @@ def test_report_content(rendered: tuple) -> None:
     verdict_line = next(line for line in markdown.splitlines() if line.startswith("- nl_ft — "))
     assert "forgot:" in verdict_line and "vs oracle" in verdict_line
     assert "- full_ft — missing" in markdown
+
+
+def test_membership_table_says_what_the_items_are(rendered: tuple) -> None:
+    markdown, html, _ = rendered
+    recon = markdown.split("## Task: recon")[1].split("### Membership inference")[1].split("###")[0]
+    segmentation = (
+        markdown.split("## Task: segmentation")[1].split("### Membership inference")[1]
+        .split("###")[0]
+    )  # fmt: skip
+    nl_ft = next(line for line in recon.splitlines() if line.startswith("| nl_ft "))
+    assert "12 / 12 slices (4 / 4 volumes)" in nl_ft
+    assert "slices of 4 member and 4 non-member volume(s)" in nl_ft
+    assert "volume identity" in recon  # the caveat, in the table's caption
+    noisy = next(line for line in segmentation.splitlines() if line.startswith("| noisy_label"))
+    assert "| 3 / 3 |" in noisy and "slices" not in noisy
+    assert "**attack granularity**" in markdown and "<dt>attack granularity</dt>" in html
+    assert "one item per 2-D slice, loss features from SSIM, NMSE" in markdown
 
 
 def test_report_without_oracle_or_costs_still_renders() -> None:

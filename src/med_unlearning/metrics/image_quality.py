@@ -9,6 +9,10 @@ fastMRI (and the reconstruction study, DESIGN.md §2.1) scores a reconstructed v
   then averaged over the slices — exactly scikit-image's ``structural_similarity`` defaults;
 - **NMSE** = ‖target − prediction‖² / ‖target‖².
 
+:func:`slice_metrics` gives the same three numbers per 2-D slice (peak and SSIM data range
+still the *volume's* max, so a slice's SSIM is exactly the term the volume SSIM averages):
+the per-slice loss features of the membership-inference attack.
+
 MONAI's SSIM uses population (co)variances; scikit-image and fastMRI use sample
 (co)variances, which multiplies σ's by N/(N−1) (N = 49 window pixels). In SSIM that factor
 only rescales the contrast constant, so :func:`slice_ssim` calls MONAI's
@@ -31,6 +35,7 @@ __all__ = [
     "IMAGE_QUALITY_METRICS",
     "nmse",
     "psnr",
+    "slice_metrics",
     "slice_ssim",
     "ssim",
     "volume_metrics",
@@ -198,4 +203,36 @@ def volume_metrics(
         "psnr": psnr(target, prediction, max_value),
         "ssim": ssim(target, prediction, max_value),
         "nmse": nmse(target, prediction),
+    }
+
+
+def slice_metrics(
+    target: np.ndarray | torch.Tensor,
+    prediction: np.ndarray | torch.Tensor,
+    max_value: float | None = None,
+) -> dict[str, np.ndarray]:
+    """PSNR, SSIM and NMSE of every slice of one volume, with the volume's max as peak.
+
+    The per-slice counterparts of :func:`volume_metrics`: ``ssim`` averages to the volume's
+    SSIM; ``psnr`` is ``20·log10(max) − 10·log10(MSE of the slice)``; ``nmse`` is
+    ``‖target − prediction‖² / ‖target‖²`` over the slice (NaN for an all-zero target slice,
+    where it is undefined; PSNR is ``inf`` for a perfect slice).
+
+    Args:
+        target: ``[slices, h, w]`` (or one slice ``[h, w]``).
+        prediction: same shape.
+        max_value: the peak and SSIM data range; ``None`` = ``target.max()`` of the volume.
+
+    Returns:
+        ``{"psnr", "ssim", "nmse"}`` -> float64 ``[slices]``.
+    """
+    target_t, prediction_t = _volume_tensors(target, prediction)
+    peak = _peak(target_t, max_value)
+    squared_error = ((target_t - prediction_t) ** 2).flatten(1).sum(dim=1)
+    energy = (target_t**2).flatten(1).sum(dim=1)
+    metric = PSNRMetric(max_val=peak, reduction="none")
+    return {
+        "psnr": metric(prediction_t.flatten(1), target_t.flatten(1)).reshape(-1).numpy(),
+        "ssim": slice_ssim(prediction_t, target_t, peak).numpy(),
+        "nmse": torch.where(energy > 0, squared_error / energy, torch.nan).numpy(),
     }

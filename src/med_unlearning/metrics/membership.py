@@ -3,7 +3,16 @@
 The attack of the bilevel boundary-unlearning study (and SCRUB before it): a logistic
 regression on per-item loss features (here, for images: per-volume ``1 − SSIM`` / NMSE, per
 subject ``1 − Dice`` / MAE), members = the forget *training* items, non-members = unseen
-items of the same kind, class-balanced, scored by repeated stratified splits. A model that
+items of the same kind, class-balanced, scored by repeated stratified splits.
+
+Items are volumes/subjects (``granularity="volume"``, features from the tidy results table)
+or their 2-D slices (``granularity="slice"``, features from the per-slice table of
+:mod:`med_unlearning.metrics.scoring`: ``1 − SSIM`` / NMSE per slice, cross-entropy / soft
+Dice loss per axial slice). Slices turn a handful of volumes into dozens of items, but slices
+of one volume are correlated: a shuffled stratified split puts slices of the same volume on
+both sides, so the attack partly learns volume identity — the table's note says how many
+volumes the slices come from, and the comparison that matters stays the one with the oracle,
+scored the same way. A model that
 never saw the forget items (the oracle) gives the reference accuracy — a good unlearner lands
 where the oracle lands, neither above (it still remembers) nor far below (over-forgetting
 makes the forget items stand out the other way, which an attacker can learn just as well).
@@ -14,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,9 +35,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from med_unlearning.metrics.comparison import validate_results_table
+from med_unlearning.metrics.scoring import SLICE_COLUMNS
 from med_unlearning.params.evaluation import EvaluationParams
 
 __all__ = [
+    "GRANULARITIES",
     "MEMBERSHIP_COLUMNS",
     "MembershipAttackResult",
     "MembershipInputError",
@@ -36,16 +47,23 @@ __all__ = [
     "membership_attacks",
     "membership_attacks_from_params",
     "membership_inference_attack",
+    "slice_loss_features",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: Columns of the table :func:`membership_attacks` returns.
 MEMBERSHIP_COLUMNS = (
-    "task", "method", "member_set", "nonmember_set", "features",
+    "task", "method", "member_set", "nonmember_set", "granularity", "features",
     "accuracy_mean", "accuracy_std", "auc_mean", "auc_std",
-    "n_members", "n_nonmembers", "n_splits", "note",
+    "n_members", "n_nonmembers", "n_member_volumes", "n_nonmember_volumes", "n_splits", "note",
 )  # fmt: skip
+
+#: The attack's item granularities.
+GRANULARITIES = ("slice", "volume")
+
+#: What a task calls its volumes (in notes).
+_VOLUME_WORD = {"segmentation": "subject"}
 
 #: L2 logistic regression solver: the default lbfgs objective, several times faster on a few
 #: dozen items (the attack runs once per fold, repeat and method).
@@ -256,6 +274,77 @@ def loss_features(
     return frame.sort_index()
 
 
+def slice_loss_features(
+    slices: pd.DataFrame,
+    task: str,
+    method: str,
+    set_name: str,
+    metrics: Sequence[str],
+) -> pd.DataFrame:
+    """Per-slice loss features of one model on one set, from the per-slice table.
+
+    The same loss conventions as :func:`loss_features` (``1 − SSIM``; cross-entropy, soft
+    Dice loss, NMSE as they are).
+
+    Args:
+        slices: the per-slice table (:data:`~med_unlearning.metrics.scoring.SLICE_COLUMNS`).
+        task: the task.
+        method: the model.
+        set_name: the evaluation set.
+        metrics: per-slice metric names.
+
+    Returns:
+        A DataFrame indexed by ``(item_id, slice)`` with one column per metric (in
+        ``metrics`` order; NaN where a slice lacks a metric). Empty when nothing matches.
+    """
+    rows = slices.loc[
+        (slices["task"] == task)
+        & (slices["method"] == method)
+        & (slices["set"] == set_name)
+        & (slices["metric"].isin(list(metrics)))
+    ]
+    columns = {}
+    for metric in metrics:
+        metric_rows = rows.loc[rows["metric"] == metric]
+        if metric_rows.empty:
+            continue
+        direction = bool(metric_rows["higher_is_better"].iloc[0])
+        series = metric_rows.set_index(["item_id", "slice"])["value"].astype(float)
+        columns[metric] = _as_loss(series, metric, direction)
+    if not columns:
+        index = pd.MultiIndex.from_arrays([[], []], names=["item_id", "slice"])
+        return pd.DataFrame(index=index, columns=list(metrics), dtype=float)
+    frame = pd.DataFrame(columns).reindex(columns=list(metrics))
+    frame.index.names = ["item_id", "slice"]
+    return frame.sort_index()
+
+
+def _volume_count(frame: pd.DataFrame) -> int:
+    if frame.empty:
+        return 0
+    if isinstance(frame.index, pd.MultiIndex):
+        return int(frame.index.get_level_values("item_id").nunique())
+    return int(frame.index.nunique())
+
+
+def _granularity_of(granularity: str | Mapping[str, str], task: str) -> str:
+    value = granularity if isinstance(granularity, str) else granularity.get(task, "volume")
+    if value not in GRANULARITIES:
+        raise ValueError(
+            f"membership attack granularity of {task!r} must be one of {list(GRANULARITIES)}, "
+            f"got {value!r}"
+        )
+    return value
+
+
+def _slice_note(task: str, member_volumes: int, nonmember_volumes: int) -> str:
+    word = _VOLUME_WORD.get(task, "volume")
+    return (
+        f"slices of {member_volumes} member and {nonmember_volumes} non-member {word}(s), "
+        f"correlated within a {word}"
+    )
+
+
 def membership_attacks(
     results: pd.DataFrame,
     features: Mapping[str, tuple[str, str, Sequence[str]]],
@@ -264,32 +353,49 @@ def membership_attacks(
     n_repeats: int = 1,
     seed: int = 0,
     methods: Sequence[str] | None = None,
+    granularity: str | Mapping[str, str] = "volume",
+    slices: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Run the attack for every task and method of the tidy results table.
 
     Args:
-        results: the tidy results table.
+        results: the tidy results table (it also lists each task's methods).
         features: per task ``(member_set, nonmember_set, metrics)``, e.g. recon
-            ``("forget_train", "forget_test", ["ssim", "nmse"])``. Tasks absent from the
-            results are skipped.
+            ``("forget_train", "forget_test", ["ssim", "nmse"])``; the metrics are
+            per-slice names for tasks attacked per slice. Tasks absent from the results are
+            skipped.
         n_splits: folds per repeat.
         n_repeats: repeats.
         seed: the same seed for every method, so that methods differ only by their losses.
         methods: restrict to these methods (default: every method of the task).
+        granularity: ``"volume"`` or ``"slice"``, for every task or per task (tasks not in
+            the mapping: ``"volume"``).
+        slices: the per-slice table (:data:`~med_unlearning.metrics.scoring.SLICE_COLUMNS`),
+            needed by tasks attacked per slice (without it their rows are NaN with a note).
 
     Returns:
         One row per task × method with :data:`MEMBERSHIP_COLUMNS`; a method lacking a set or
         a metric gets NaN results and a note saying which, never an error.
+
+    Raises:
+        ValueError: an unknown granularity.
     """
     results = validate_results_table(results)
     rows = []
     for task, (member_set, nonmember_set, metrics) in features.items():
+        level = _granularity_of(granularity, task)
         task_methods = list(dict.fromkeys(results.loc[results["task"] == task, "method"]))
         if methods is not None:
             task_methods = [method for method in task_methods if method in set(methods)]
         for method in task_methods:
-            members = loss_features(results, task, method, member_set, metrics)
-            nonmembers = loss_features(results, task, method, nonmember_set, metrics)
+            if level == "slice":
+                table = pd.DataFrame(columns=list(SLICE_COLUMNS)) if slices is None else slices
+                members = slice_loss_features(table, task, method, member_set, metrics)
+                nonmembers = slice_loss_features(table, task, method, nonmember_set, metrics)
+            else:
+                members = loss_features(results, task, method, member_set, metrics)
+                nonmembers = loss_features(results, task, method, nonmember_set, metrics)
+            member_volumes, nonmember_volumes = _volume_count(members), _volume_count(nonmembers)
             absent = [
                 f"{metric}@{set_name}"
                 for set_name, frame in ((member_set, members), (nonmember_set, nonmembers))
@@ -298,41 +404,51 @@ def membership_attacks(
             ]
             if absent:
                 result = _not_run(
-                    len(members), len(nonmembers), f"no per-item results for {', '.join(absent)}"
+                    len(members),
+                    len(nonmembers),
+                    f"no per-{level} results for {', '.join(absent)}",
                 )
             else:
                 result = membership_inference_attack(
-                    members.to_numpy(),
-                    nonmembers.to_numpy(),
+                    members.to_numpy(dtype=float),
+                    nonmembers.to_numpy(dtype=float),
                     n_splits=n_splits,
                     n_repeats=n_repeats,
                     seed=seed,
                 )
-            logger.info("Membership inference %s/%s: %r", task, method, result)
+                if level == "slice":
+                    note = _slice_note(task, member_volumes, nonmember_volumes)
+                    result = replace(result, note="; ".join(filter(None, [note, result.note])))
+            logger.info("Membership inference %s/%s (%s): %r", task, method, level, result)
             rows.append(
                 {
                     "task": task,
                     "method": method,
                     "member_set": member_set,
                     "nonmember_set": nonmember_set,
+                    "granularity": level,
                     "features": "+".join(metrics),
                     **result.as_dict(),
+                    "n_member_volumes": member_volumes,
+                    "n_nonmember_volumes": nonmember_volumes,
                 }
             )
     return pd.DataFrame(rows, columns=list(MEMBERSHIP_COLUMNS))
 
 
 def membership_attacks_from_params(
-    results: pd.DataFrame, params: EvaluationParams
+    results: pd.DataFrame, params: EvaluationParams, slices: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """:func:`membership_attacks` with the task features and settings of ``evaluation`` params.
 
     Args:
         results: the tidy results table.
-        params: :class:`~med_unlearning.params.evaluation.EvaluationParams`.
+        params: :class:`~med_unlearning.params.evaluation.EvaluationParams`; each task's
+            ``attack.granularity`` picks its items and ``metrics`` / ``slice_metrics``.
+        slices: the per-slice table, for tasks attacked per slice.
     """
     features = {
-        task: (spec.attack.member_set, spec.attack.nonmember_set, list(spec.attack.metrics))
+        task: (spec.attack.member_set, spec.attack.nonmember_set, spec.attack.feature_metrics())
         for task, spec in params.tasks.items()
     }
     settings = params.membership
@@ -342,4 +458,6 @@ def membership_attacks_from_params(
         n_splits=settings.n_splits,
         n_repeats=settings.n_repeats,
         seed=settings.seed,
+        granularity={task: spec.attack.granularity for task, spec in params.tasks.items()},
+        slices=slices,
     )

@@ -11,6 +11,12 @@ Sets:
   original model was trained on);
 - segmentation: ``retain`` (retain training subjects), ``forget`` (the forget subjects)
   and ``test`` (held-out subjects, when the split has any).
+
+Scoring also returns a per-*slice* table (columns :data:`SLICE_COLUMNS`) computed from the
+same reconstructions / probabilities, without a second inference pass: reconstruction
+PSNR/SSIM/NMSE per 2-D slice (``image_quality.slice_metrics``), segmentation cross-entropy,
+soft Dice loss and MAE per axial slice (``segmentation.slice_losses``). They are the
+membership-inference attack's items when a set has only a few volumes or subjects.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ __all__ = [
     "RECON_SETS",
     "RESULT_COLUMNS",
     "SEGMENTATION_SETS",
+    "SLICE_COLUMNS",
     "ModelScores",
     "checkpoint_cost",
     "method_labels",
@@ -50,6 +57,18 @@ RESULT_COLUMNS = (
     "epochs",
 )
 
+#: Columns of the per-slice table: ``item_id`` is the volume/subject, ``slice`` its index.
+SLICE_COLUMNS = (
+    "task",
+    "method",
+    "set",
+    "item_id",
+    "slice",
+    "metric",
+    "value",
+    "higher_is_better",
+)
+
 #: Recon evaluation set -> split roles it is made of.
 RECON_SETS: Mapping[str, tuple[str, ...]] = {
     "retain_test": ("retain_test",),
@@ -63,7 +82,14 @@ SEGMENTATION_SETS: Mapping[str, tuple[str, ...]] = {
     "test": ("retain_test", "forget_test"),
 }
 
-_HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "nmse": False, "mae": False}
+_HIGHER_IS_BETTER = {
+    "psnr": True,
+    "ssim": True,
+    "nmse": False,
+    "mae": False,
+    "cross_entropy": False,
+    "soft_dice_loss": False,
+}
 
 
 def _higher_is_better(metric: str) -> bool:
@@ -79,11 +105,13 @@ class ModelScores:
         examples: ``{case: {"image"|"output"|"target"|"truth"|...: 2-D array}}`` middle
             slices for the figures (case = ``forget`` / ``retain``).
         cost: ``{"task", "method", "wall_time_s"}``.
+        slices: per-slice rows (:data:`SLICE_COLUMNS`) of the same items.
     """
 
     results: pd.DataFrame
     examples: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     cost: dict[str, Any] = field(default_factory=dict)
+    slices: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(SLICE_COLUMNS)))
 
 
 def method_labels(checkpoint: ModelCheckpoint, sweep: str | None = None) -> dict[str, float]:
@@ -134,6 +162,31 @@ def _tidy(
     ]
 
 
+def _tidy_slices(
+    task: str,
+    method: str,
+    set_name: str,
+    item_id: str,
+    metrics: Mapping[str, np.ndarray],
+) -> list[dict[str, Any]]:
+    """Rows of the per-slice table; non-finite values (undefined on a slice) are left out."""
+    return [
+        {
+            "task": task,
+            "method": method,
+            "set": set_name,
+            "item_id": item_id,
+            "slice": index,
+            "metric": metric,
+            "value": float(value),
+            "higher_is_better": _higher_is_better(metric),
+        }
+        for metric, values in metrics.items()
+        for index, value in enumerate(np.asarray(values, dtype=float))
+        if np.isfinite(value)
+    ]
+
+
 def _ids_by_set(
     splits: pd.DataFrame, id_column: str, sets: Mapping[str, Sequence[str]]
 ) -> dict[str, list[str]]:
@@ -173,6 +226,7 @@ def score_recon_checkpoint(
         include_zero_filled: also return the zero-filled baseline as method ``zero_filled``.
         sweep: the sweep the run belongs to (see :func:`method_labels`).
     """
+    from med_unlearning.metrics.image_quality import slice_metrics
     from med_unlearning.tasks.recon import (
         evaluate_reconstructions,
         model_from_checkpoint,
@@ -185,6 +239,7 @@ def score_recon_checkpoint(
     undersampler = undersampler_from_checkpoint(checkpoint)
     labels = method_labels(checkpoint, sweep)
     rows: list[dict[str, Any]] = []
+    slice_rows: list[dict[str, Any]] = []
     examples: dict[str, dict[str, np.ndarray]] = {}
     no_labels = {"retain_fraction": float("nan"), "epochs": float("nan")}
     for set_name, volume_ids in _ids_by_set(splits, "volume_id", RECON_SETS).items():
@@ -205,6 +260,19 @@ def score_recon_checkpoint(
                 rows += _tidy("recon", "zero_filled", set_name, item, {
                     key: record[f"zero_filled_{key}"] for key in ("psnr", "ssim", "nmse")
                 }, no_labels)
+        for item, reconstruction in reconstructions.items():
+            if not reconstruction.has_target:
+                continue
+            target, peak = reconstruction.target, reconstruction.max_value
+            slice_rows += _tidy_slices(
+                "recon", method, set_name, str(item),
+                slice_metrics(target, reconstruction.output, peak),
+            )
+            if include_zero_filled:
+                slice_rows += _tidy_slices(
+                    "recon", "zero_filled", set_name, str(item),
+                    slice_metrics(target, reconstruction.zero_filled, peak),
+                )
         case = {"forget_test": "forget", "retain_test": "retain"}.get(set_name)
         if case is not None:
             first = reconstructions[volume_ids[0]]
@@ -217,6 +285,7 @@ def score_recon_checkpoint(
         results=pd.DataFrame(rows, columns=list(RESULT_COLUMNS)),
         examples=examples,
         cost=checkpoint_cost(checkpoint, "recon", method),
+        slices=pd.DataFrame(slice_rows, columns=list(SLICE_COLUMNS)),
     )
 
 
@@ -245,12 +314,14 @@ def score_segmentation_checkpoint(
         sweep: the sweep the run belongs to (see :func:`method_labels`).
     """
     from med_unlearning.data.labels import IGNORE_INDEX
+    from med_unlearning.metrics.segmentation import slice_losses
     from med_unlearning.tasks.segmentation import SegmentationTask
 
     task = SegmentationTask.from_params(params, runtime)
     model = task.load_checkpoint(checkpoint)
     labels = method_labels(checkpoint, sweep)
     rows: list[dict[str, Any]] = []
+    slice_rows: list[dict[str, Any]] = []
     examples: dict[str, dict[str, np.ndarray]] = {}
     for set_name, subject_ids in _ids_by_set(splits, "subject_id", SEGMENTATION_SETS).items():
         for subject_id in subject_ids:
@@ -265,6 +336,10 @@ def score_segmentation_checkpoint(
                 if np.isfinite(value)
             }
             rows += _tidy("segmentation", method, set_name, subject_id, metrics, labels)
+            slice_rows += _tidy_slices(
+                "segmentation", method, set_name, subject_id,
+                slice_losses(probabilities, subject.label, axis=-1),
+            )
             case = {"forget": "forget", "retain": "retain"}.get(set_name)
             if case is not None and case not in examples:
                 examples[case] = {
@@ -276,4 +351,5 @@ def score_segmentation_checkpoint(
         results=pd.DataFrame(rows, columns=list(RESULT_COLUMNS)),
         examples=examples,
         cost=checkpoint_cost(checkpoint, "segmentation", method),
+        slices=pd.DataFrame(slice_rows, columns=list(SLICE_COLUMNS)),
     )

@@ -51,13 +51,30 @@ class AttackFeatureParams(StrictModel):
     Attributes:
         member_set: items the model was trained on and must forget (the forget training set).
         nonmember_set: unseen items of the same kind (e.g. forget-anatomy test volumes).
-        metrics: per-item metrics turned into loss features (``1 − SSIM``, NMSE,
-            ``1 − Dice`` …).
+        granularity: the attack's items: ``slice`` (every 2-D slice of the sets' volumes /
+            every axial slice of their subjects, features from the per-slice table) or
+            ``volume`` (one item per volume / subject, features from the tidy results).
+            With only a few volumes per set (the sample study: 2 vs 2 knees, 1 forget subject)
+            a per-volume attack has too few items to mean anything; slices give dozens, at
+            the cost of correlated items (the attack partly learns volume identity).
+        metrics: per-volume metrics turned into loss features (``1 − SSIM``, NMSE,
+            ``1 − Dice`` …), used with ``granularity: volume``.
+        slice_metrics: per-slice metrics (recon ``ssim`` / ``nmse`` / ``psnr``;
+            segmentation ``cross_entropy`` / ``soft_dice_loss`` / ``mae``), used with
+            ``granularity: slice``; ``null`` = the same names as ``metrics``.
     """
 
     member_set: str = Field(min_length=1)
     nonmember_set: str = Field(min_length=1)
+    granularity: Literal["slice", "volume"] = "slice"
     metrics: list[str] = Field(min_length=1)
+    slice_metrics: list[str] | None = Field(default=None, min_length=1)
+
+    def feature_metrics(self) -> list[str]:
+        """The metrics of the configured granularity."""
+        if self.granularity == "slice" and self.slice_metrics is not None:
+            return list(self.slice_metrics)
+        return list(self.metrics)
 
 
 class TaskEvaluationParams(StrictModel):
@@ -100,14 +117,20 @@ def _default_tasks() -> dict[str, TaskEvaluationParams]:
                 MetricRef(set="forget_train", metric="psnr"),
             ],
             attack=AttackFeatureParams(
-                member_set="forget_train", nonmember_set="forget_test", metrics=["ssim", "nmse"]
+                member_set="forget_train",
+                nonmember_set="forget_test",
+                metrics=["ssim", "nmse"],
+                slice_metrics=["ssim", "nmse"],
             ),
         ),
         "segmentation": TaskEvaluationParams(
             retain=[MetricRef(set="retain", metric="dice_mean")],
             forget=[MetricRef(set="forget", metric="dice_mean")],
             attack=AttackFeatureParams(
-                member_set="forget", nonmember_set="test", metrics=["dice_mean", "mae"]
+                member_set="forget",
+                nonmember_set="test",
+                metrics=["dice_mean", "mae"],
+                slice_metrics=["cross_entropy", "soft_dice_loss"],
             ),
         ),
     }

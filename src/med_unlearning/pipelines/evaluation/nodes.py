@@ -16,6 +16,7 @@ from med_unlearning.metrics.comparison import evaluate_study
 from med_unlearning.metrics.membership import membership_attacks_from_params
 from med_unlearning.metrics.scoring import (
     RESULT_COLUMNS,
+    SLICE_COLUMNS,
     ModelScores,
     score_recon_checkpoint,
     score_segmentation_checkpoint,
@@ -43,6 +44,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _EMPTY = pd.DataFrame(columns=list(RESULT_COLUMNS))
+_EMPTY_SLICES = pd.DataFrame(columns=list(SLICE_COLUMNS))
 
 
 def method_name(strategy: str, variant: str | None) -> str:
@@ -108,15 +110,22 @@ def make_segmentation_score_node(method: str, sweep: str | None) -> Callable[...
 
 def collect_task_scores(
     **scores: ModelScores,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict[str, dict[str, np.ndarray]]]]:
+) -> tuple[
+    pd.DataFrame, pd.DataFrame, dict[str, dict[str, dict[str, np.ndarray]]], pd.DataFrame
+]:
     """Stack the per-model scores of one task.
 
     Returns:
-        The tidy results table, the cost table (``task``, ``method``, ``wall_time_s``) and
-        the example slices ``{case: {method: {kind: array}}}``.
+        The tidy results table, the cost table (``task``, ``method``, ``wall_time_s``),
+        the example slices ``{case: {method: {kind: array}}}`` and the per-slice table
+        (:data:`~med_unlearning.metrics.scoring.SLICE_COLUMNS`, the attack's slice items).
     """
     tables = [item.results for item in scores.values() if not item.results.empty]
     results = pd.concat(tables, ignore_index=True) if tables else _EMPTY.copy()
+    slice_tables = [item.slices for item in scores.values() if not item.slices.empty]
+    slices = (
+        pd.concat(slice_tables, ignore_index=True) if slice_tables else _EMPTY_SLICES.copy()
+    )
     costs = pd.DataFrame(
         [item.cost for item in scores.values() if item.cost],
         columns=["task", "method", "wall_time_s"],
@@ -125,7 +134,7 @@ def collect_task_scores(
     for method, item in scores.items():
         for case, arrays in item.examples.items():
             examples.setdefault(case, {})[method] = arrays
-    return results, costs, examples
+    return results, costs, examples, slices
 
 
 def study_tables(
@@ -135,8 +144,13 @@ def study_tables(
     segmentation_costs: pd.DataFrame,
     params: EvaluationParams,
     expected_methods: dict[str, list[str]],
+    recon_slices: pd.DataFrame | None = None,
+    segmentation_slices: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, ...]:
     """Summaries, oracle gaps, distances, relative figures, costs, attacks and verdicts.
+
+    The per-slice tables feed the membership-inference attack of tasks whose
+    ``evaluation.tasks.<task>.attack.granularity`` is ``slice``.
 
     Returns:
         ``(results, summary, oracle_gaps, distances, relative, costs, membership, verdicts)``
@@ -149,10 +163,14 @@ def study_tables(
     costs = pd.concat([recon_costs, segmentation_costs], ignore_index=True).dropna(
         subset=["wall_time_s"]
     )
-    membership = membership_attacks_from_params(results, params)
-    expected = [method for methods in expected_methods.values() for method in methods]
+    slice_parts = [
+        table for table in (recon_slices, segmentation_slices)
+        if table is not None and not table.empty
+    ]
+    slices = pd.concat(slice_parts, ignore_index=True) if slice_parts else None
+    membership = membership_attacks_from_params(results, params, slices)
     tables = evaluate_study(
-        results, params, costs=costs, membership=membership, expected_methods=expected
+        results, params, costs=costs, membership=membership, expected_methods=expected_methods
     )
     return (
         results,
@@ -305,7 +323,7 @@ def write_report(
         protocol=_protocol(recon, segmentation, runtime, expected_methods),
         membership=membership,
         figures=entries,
-        expected_methods=[m for methods in expected_methods.values() for m in methods],
+        expected_methods=expected_methods,
     )
     markdown, html = render_report(context)
     return markdown, html

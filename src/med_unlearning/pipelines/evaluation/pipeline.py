@@ -5,7 +5,7 @@ attack membership, and write tables, figures, the study report and verified eras
 
     <task>.original/oracle.checkpoint, unlearning.<task>.<run>.checkpoint
         ─► evaluation.<task>.<method>.score ─► scores (per model; fans out on Dask)
-        ─► evaluation.<task>.collect ─► evaluation.<task>.results / .costs / .examples
+        ─► evaluation.<task>.collect ─► evaluation.<task>.results / .costs / .examples / .slices
     ─► evaluation.study_tables ─► summary, oracle gaps, distances, relative, costs,
                                   membership, verdicts (CSV in 08_reporting/evaluation)
     ─► evaluation.build_figures ─► PNGs ─► evaluation.write_report ─► study_report.md/.html
@@ -101,7 +101,7 @@ def _task_pipeline(task: str) -> Pipeline:
             Node(
                 collect_task_scores,
                 inputs={method: f"{_slug(method)}_scores" for method in methods},
-                outputs=["results", "costs", "examples"],
+                outputs=["results", "costs", "examples", "slices"],
                 name="collect",
             )
         ]
@@ -173,6 +173,8 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                     "segmentation_costs",
                     "params:evaluation",
                     "expected_methods",
+                    "recon_slices",
+                    "segmentation_slices",
                 ],
                 outputs=[
                     "results",
@@ -220,7 +222,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
         inputs={
             f"{task}_{kind}": f"evaluation.{task}.{kind}"
             for task in TASKS
-            for kind in ("results", "costs", "examples")
+            for kind in ("results", "costs", "examples", "slices")
         },
         parameters={"params:evaluation", "params:recon", "params:segmentation", "params:runtime"},
     )
