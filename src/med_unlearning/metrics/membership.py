@@ -255,11 +255,26 @@ def loss_features(
         A DataFrame indexed by ``item_id`` with one column per metric (in ``metrics`` order;
         NaN where an item lacks a metric). Empty when the model or set has no rows.
     """
-    rows = results.loc[
-        (results["task"] == task)
-        & (results["method"] == method)
-        & (results["set"] == set_name)
-        & (results["metric"].isin(list(metrics)))
+    columns = _loss_columns(results, task, method, set_name, metrics, ["item_id"])
+    frame = pd.DataFrame(columns).reindex(columns=list(metrics))
+    frame.index.name = "item_id"
+    return frame.sort_index()
+
+
+def _loss_columns(
+    table: pd.DataFrame,
+    task: str,
+    method: str,
+    set_name: str,
+    metrics: Sequence[str],
+    index: list[str],
+) -> dict[str, pd.Series]:
+    """``{metric: loss series indexed by index}`` of one model on one set (metrics it has)."""
+    rows = table.loc[
+        (table["task"] == task)
+        & (table["method"] == method)
+        & (table["set"] == set_name)
+        & (table["metric"].isin(list(metrics)))
     ]
     columns = {}
     for metric in metrics:
@@ -267,11 +282,9 @@ def loss_features(
         if metric_rows.empty:
             continue
         direction = bool(metric_rows["higher_is_better"].iloc[0])
-        series = metric_rows.set_index("item_id")["value"]
+        series = metric_rows.set_index(index)["value"].astype(float)
         columns[metric] = _as_loss(series, metric, direction)
-    frame = pd.DataFrame(columns).reindex(columns=list(metrics))
-    frame.index.name = "item_id"
-    return frame.sort_index()
+    return columns
 
 
 def slice_loss_features(
@@ -297,20 +310,7 @@ def slice_loss_features(
         A DataFrame indexed by ``(item_id, slice)`` with one column per metric (in
         ``metrics`` order; NaN where a slice lacks a metric). Empty when nothing matches.
     """
-    rows = slices.loc[
-        (slices["task"] == task)
-        & (slices["method"] == method)
-        & (slices["set"] == set_name)
-        & (slices["metric"].isin(list(metrics)))
-    ]
-    columns = {}
-    for metric in metrics:
-        metric_rows = rows.loc[rows["metric"] == metric]
-        if metric_rows.empty:
-            continue
-        direction = bool(metric_rows["higher_is_better"].iloc[0])
-        series = metric_rows.set_index(["item_id", "slice"])["value"].astype(float)
-        columns[metric] = _as_loss(series, metric, direction)
+    columns = _loss_columns(slices, task, method, set_name, metrics, ["item_id", "slice"])
     if not columns:
         index = pd.MultiIndex.from_arrays([[], []], names=["item_id", "slice"])
         return pd.DataFrame(index=index, columns=list(metrics), dtype=float)
