@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ from med_unlearning.unlearning.noisy_targets import (
     NoisyLabelParams,
     RetainLabelParams,
     SeededGenerators,
+    fixed_noisy_forget_target,
+    item_batch,
     nl,
     nl_ft,
     noisy_forget_target,
@@ -50,7 +53,7 @@ def test_nl_step_fits_the_noisy_forget_target(
 ) -> None:
     forget = scalar_batch([1.0, 2.0], [3.0, 4.0], "f")
     run = make_run(model=ScalarNet(1.0), forget=[forget], seed=5)
-    nl(run, NLParams(noise_scale=0.5, **exact_sgd))
+    nl(run, NLParams(noise_scale=0.5, resample_noise=True, **exact_sgd))
     noise = torch.randn((2, 1), generator=torch.Generator().manual_seed(5))
     target = forget["target"] + 0.5 * forget["max_value"][:, None] * noise
     expected = 1.0 - LR * _grad_towards(1.0, forget["x"], target)
@@ -64,7 +67,11 @@ def test_nl_ft_adds_the_weighted_retain_term(
     retain = scalar_batch([1.0], [0.5], "r")
     run = make_run(model=ScalarNet(1.0), forget=[forget], retain=[retain], seed=2)
     result = nl_ft(
-        run, NLFTParams(noise_scale=0.2, forget_weight=0.5, retain_weight=3.0, **exact_sgd)
+        run,
+        NLFTParams(
+            noise_scale=0.2, forget_weight=0.5, retain_weight=3.0, resample_noise=True,
+            **exact_sgd,
+        ),
     )
     noise = torch.randn((2, 1), generator=torch.Generator().manual_seed(2))
     target = forget["target"] + 0.2 * forget["max_value"][:, None] * noise
@@ -88,7 +95,10 @@ def test_noisy_label_is_retain_plus_alpha_noisy_forget(
         seed=4,
     )
     noisy_label(
-        run, NoisyLabelParams(alpha=0.25, noise_scale=1.0, noise_relative=False, **exact_sgd)
+        run,
+        NoisyLabelParams(
+            alpha=0.25, noise_scale=1.0, noise_relative=False, resample_noise=True, **exact_sgd
+        ),
     )
     noise = torch.randn((2, 1), generator=torch.Generator().manual_seed(4))
     grad = _grad_towards(1.0, retain["x"], retain["target"]) + 0.25 * _grad_towards(
@@ -136,12 +146,67 @@ def test_retain_label_step(make_run: Any, scalar_batch: Any, exact_sgd: dict) ->
     assert torch.equal(run.frozen.decoder.weight, frozen_before)
 
 
-def test_noise_is_reproducible_for_a_seed(make_run: Any) -> None:
-    first = nl(make_run(seed=3, epochs=2), NLParams(epochs=2)).model.state_dict()
-    second = nl(make_run(seed=3, epochs=2), NLParams(epochs=2)).model.state_dict()
-    third = nl(make_run(seed=4, epochs=2), NLParams(epochs=2)).model.state_dict()
+@pytest.mark.parametrize("resample", [False, True])
+def test_noise_is_reproducible_for_a_seed(make_run: Any, resample: bool) -> None:
+    params = NLParams(epochs=2, resample_noise=resample)
+    first = nl(make_run(seed=3, epochs=2), params).model.state_dict()
+    second = nl(make_run(seed=3, epochs=2), params).model.state_dict()
+    third = nl(make_run(seed=4, epochs=2), params).model.state_dict()
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert not all(torch.equal(first[k], third[k]) for k in first)
+
+
+def test_fixed_noisy_target_depends_on_the_item_id_not_its_position(scalar_batch: Any) -> None:
+    task = TinyTask()
+    batch = scalar_batch([1.0, 2.0, 3.0], [3.0, 4.0, 5.0], "f")
+    noisy = fixed_noisy_forget_target(task, batch, 0.5, True, seed=11)
+    again = fixed_noisy_forget_target(task, batch, 0.5, True, seed=11)
+    assert torch.equal(noisy, again)
+    # the same items in another order and batch size keep their own noisy targets
+    reordered = {
+        "x": batch["x"][[2, 0]],
+        "target": batch["target"][[2, 0]],
+        "max_value": batch["max_value"][[2, 0]],
+        "ids": [batch["ids"][2], batch["ids"][0]],
+    }
+    moved = fixed_noisy_forget_target(task, reordered, 0.5, True, seed=11)
+    assert torch.equal(moved, noisy[[2, 0]])
+    # different ids (and another seed) give different noise; the noise is scaled per item
+    noise = (noisy - batch["target"]) / (0.5 * batch["max_value"][:, None])
+    assert len({round(float(value), 6) for value in noise.flatten()}) == 3
+    other_seed = fixed_noisy_forget_target(task, batch, 0.5, True, seed=12)
+    assert not torch.equal(other_seed, noisy)
+    expected = torch.randn(
+        (1, 1), generator=torch.Generator().manual_seed(zlib.crc32(b"11:noisy_target:f_1"))
+    )
+    assert torch.allclose(noise[1], expected[0])
+
+
+def test_fixed_noisy_target_without_ids_is_none(scalar_batch: Any) -> None:
+    batch = scalar_batch([1.0], [2.0])
+    del batch["ids"]
+    assert fixed_noisy_forget_target(TinyTask(), batch, 0.5, True, seed=1) is None
+
+
+def test_nl_fits_the_same_noisy_target_in_every_epoch(
+    make_run: Any, scalar_batch: Any, exact_sgd: dict
+) -> None:
+    forget = scalar_batch([1.0, 2.0], [3.0, 4.0], "f")
+    run = make_run(model=ScalarNet(1.0), forget=[forget], seed=5, epochs=2)
+    nl(run, NLParams(noise_scale=0.5, epochs=2, **exact_sgd))
+    target = fixed_noisy_forget_target(TinyTask(), forget, 0.5, True, seed=5)
+    weight = 1.0
+    for _ in range(2):  # both epochs step towards one and the same target
+        weight -= LR * _grad_towards(weight, forget["x"], target)
+    assert run.model.decoder.weight.item() == pytest.approx(weight, rel=1e-5)
+
+
+def test_item_batch_slices_tensors_and_lists(scalar_batch: Any) -> None:
+    batch = {**scalar_batch([1.0, 2.0], [3.0, 4.0], "f"), "note": "kept"}
+    item = item_batch(batch, 1)
+    assert item["ids"] == ["f_1"]
+    assert torch.equal(item["x"], batch["x"][1:2])
+    assert item["note"] == "kept"
 
 
 def test_fixed_decoder_stays_bit_identical(make_run: Any) -> None:

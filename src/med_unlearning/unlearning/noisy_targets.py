@@ -13,12 +13,22 @@
 
 Noisy targets come from :meth:`Task.noisy_target`, whose ``scale`` each task defines
 (reconstruction: noise std in raw units; segmentation: fraction of random labels); see
-:func:`noisy_forget_target`. All randomness comes from the run's seeded generator.
+:func:`noisy_forget_target`.
+
+By default the noisy target is a fixed *label* per forget item (``resample_noise: false``):
+its noise is drawn from a generator seeded by the run seed and the item's id
+(:func:`fixed_noisy_forget_target`), so a slice gets the same corrupted target in every step
+and epoch whatever the batch order, and the model is trained to fit a corrupted image. With
+``resample_noise: true`` the noise is redrawn at every step from the run's seeded generator;
+fitting fresh zero-mean noise is regression to the mean (in expectation the clean target),
+i.e. more training on the forget data rather than forgetting it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import zlib
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +54,8 @@ __all__ = [
     "NoisyLabelParams",
     "RetainLabelParams",
     "SeededGenerators",
+    "fixed_noisy_forget_target",
+    "item_batch",
     "noisy_forget_target",
     "noisy_label",
     "nl",
@@ -51,6 +63,8 @@ __all__ = [
     "retain_label",
     "retain_label_target",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 class NLParams(StrategyParams):
@@ -62,17 +76,25 @@ class NLParams(StrategyParams):
             voxels given random labels, in [0, 1].
         noise_relative: scale the noise by the task's per-item data range (tasks that have
             one: reconstruction); ignored by tasks without a data range.
+        resample_noise: redraw the noise at every step (``true``) instead of fixing each
+            forget item's noisy target by the run seed and the item id (``false``, the
+            default: a corrupted label the model must fit; see the module docstring).
     """
 
     noise_scale: float = Field(default=0.1, ge=0)
     noise_relative: bool = True
+    resample_noise: bool = False
 
 
 class NLFTParams(PairedParams):
-    """NL-FT: ``retain_weight·J(retain) + forget_weight·J(forget, target + λ·noise)``."""
+    """NL-FT: ``retain_weight·J(retain) + forget_weight·J(forget, target + λ·noise)``.
+
+    ``noise_scale``, ``noise_relative`` and ``resample_noise`` as in :class:`NLParams`.
+    """
 
     noise_scale: float = Field(default=0.1, ge=0)
     noise_relative: bool = True
+    resample_noise: bool = False
     forget_weight: float = Field(default=1.0, ge=0)
     retain_weight: float = Field(default=1.0, ge=0)
 
@@ -81,12 +103,15 @@ class NoisyLabelParams(PairedParams):
     """Noisy Label: ``J(retain) + alpha·J(forget, noisy target)`` (α ≈ 0.1–0.25 in the study).
 
     ``noise_scale`` 1 = entirely random labels for segmentation; for reconstruction, noise
-    of the volume's max (relative) buries the image.
+    of the volume's max (relative) buries the image. ``resample_noise`` as in
+    :class:`NLParams` (segmentation patches are random crops, so a label field fixed per
+    subject id does not stay attached to the anatomy: redraw it there).
     """
 
     alpha: float = Field(default=0.25, ge=0)
     noise_scale: float = Field(default=1.0, ge=0)
     noise_relative: bool = True
+    resample_noise: bool = False
 
 
 class RetainLabelParams(PairedParams):
@@ -137,6 +162,52 @@ def noisy_forget_target(
         ranges = data_range(batch).to(target.dtype).reshape(-1, *([1] * (target.dim() - 1)))
         return task.noisy_target(batch, scale * ranges, generator)
     return task.noisy_target(batch, scale, generator)
+
+
+def item_batch(batch: Batch, index: int) -> Batch:
+    """Item ``index`` of a dict batch as a batch of one: tensors with the batch's leading size
+    and lists/tuples of that length are sliced, anything else is kept as is."""
+    size = len(batch["ids"])
+    item: dict[str, object] = {}
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == size:
+            item[key] = value[index : index + 1]
+        elif isinstance(value, (list, tuple)) and len(value) == size:
+            item[key] = type(value)([value[index]])
+        else:
+            item[key] = value
+    return item
+
+
+def _item_ids(batch: Batch) -> list[str] | None:
+    ids = batch.get("ids") if isinstance(batch, Mapping) else None
+    if ids is None or isinstance(ids, (str, bytes)):
+        return None
+    return [str(item) for item in ids]
+
+
+def fixed_noisy_forget_target(
+    task: Task,
+    batch: Batch,
+    scale: float,
+    relative: bool,
+    seed: int,
+    salt: str = "noisy_target",
+) -> torch.Tensor | None:
+    """The forget batch's noisy target with noise *fixed per item*: item ``i`` draws from a
+    generator seeded by ``(seed, salt, id_i)`` on the target's device, so the same item gets
+    the same noisy target in every step, epoch and batch position. ``None`` when the batch
+    has no ``ids`` (the caller then falls back to per-step noise)."""
+    ids = _item_ids(batch)
+    if ids is None:
+        return None
+    rows = []
+    for index, item_id in enumerate(ids):
+        item = item_batch(batch, index)
+        generator = torch.Generator(device=task.target(item).device)
+        generator.manual_seed(zlib.crc32(f"{seed}:{salt}:{item_id}".encode()))
+        rows.append(noisy_forget_target(task, item, scale, relative, generator))
+    return torch.cat(rows)
 
 
 def _match_items(values: torch.Tensor, count: int, size: tuple[int, ...]) -> torch.Tensor:
@@ -203,6 +274,10 @@ def _paired(run: UnlearningRun, params: PairedParams, label: str) -> PairedBatch
     return PairedBatches(run.forget_loader, run.retain_loader, drive=params.pairing)
 
 
+#: Non-empty once the missing-ids fallback was reported (warn once per process).
+_WARNED_NO_IDS: list[bool] = []
+
+
 def _noisy_term(
     task: Task,
     model: nn.Module,
@@ -210,10 +285,19 @@ def _noisy_term(
     params: NLParams | NLFTParams | NoisyLabelParams,
     generators: SeededGenerators,
 ) -> torch.Tensor:
-    device = task.target(batch).device
-    target = noisy_forget_target(
-        task, batch, params.noise_scale, params.noise_relative, generators.on(device)
-    )
+    target = None
+    if not params.resample_noise:
+        target = fixed_noisy_forget_target(
+            task, batch, params.noise_scale, params.noise_relative, generators.seed
+        )
+        if target is None and not _WARNED_NO_IDS:
+            _WARNED_NO_IDS.append(True)
+            logger.warning("forget batches carry no item ids: noise is redrawn at every step")
+    if target is None:
+        device = task.target(batch).device
+        target = noisy_forget_target(
+            task, batch, params.noise_scale, params.noise_relative, generators.on(device)
+        )
     return task.criterion(task.forward(model, batch), target, batch)
 
 
