@@ -204,6 +204,19 @@ def _recon_example_inputs(
     return reconstructions, targets
 
 
+def _is_variant(method: str) -> bool:
+    """``True`` for a sweep variant's method name (``strategy@variant``)."""
+    return "@" in method
+
+
+def _main_runs_only(per_case: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``{case: {method: …}}`` without the sweep variants."""
+    return {
+        case: {m: value for m, value in by_method.items() if not _is_variant(m)}
+        for case, by_method in per_case.items()
+    }
+
+
 def build_figures(
     summary: pd.DataFrame,
     recon_examples: Mapping[str, Any],
@@ -234,10 +247,14 @@ def build_figures(
             predictions.setdefault(case, {})[method] = arrays["prediction"]
     seg_models = {m for case in predictions.values() for m in case}
     seg_order = [m for m in order if m in seg_models] + sorted(seg_models - set(order))
+    # Example panels show each strategy's main run; sweep variants (``ft@r50``) have curves.
+    reconstructions = _main_runs_only(reconstructions)
+    predictions = _main_runs_only(predictions)
+    model_order = [m for m in model_order if m in models and not _is_variant(m)]
     pairs = {task: _pairs(params, task) for task in params.tasks}
     built = {
         "recon_examples": figures.reconstruction_examples(
-            reconstructions, targets, model_order=[m for m in model_order if m in models],
+            reconstructions, targets, model_order=model_order,
             error_scale=style.error_scale, image_cmap=style.image_cmap,
             error_cmap=style.error_cmap, panel_inches=style.panel_inches,
         ),
