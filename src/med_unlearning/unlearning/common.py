@@ -5,7 +5,9 @@ which part of the network trains, how much retain data the engine samples), so a
 block in ``parameters_unlearning.yml`` always accepts the same core keys. The helpers below
 turn those settings into an optimiser over the trainable part (:func:`make_optimizer`),
 loop settings (:func:`loop_for`), and the loss terms the studies combine
-(:func:`bounded_ascent`, :func:`l1_norm`, :func:`output_as_target`).
+(:func:`bounded_ascent`, :func:`l1_norm`, :func:`output_as_target`); :func:`optimise` runs a
+strategy's objective through the shared training loop and :func:`paired_batches` pairs forget
+with retain batches.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from torch import nn
 
 from med_unlearning.params.base import StrictModel
 from med_unlearning.tasks.base import Batch, Task
-from med_unlearning.training import LoopSettings
-from med_unlearning.unlearning.pairing import Drive
+from med_unlearning.training import LoopSettings, train
+from med_unlearning.unlearning.pairing import Drive, PairedBatches
+from med_unlearning.unlearning.registry import StrategyResult, UnlearningRun
 
 __all__ = [
     "PairedParams",
@@ -34,7 +37,9 @@ __all__ = [
     "l1_norm",
     "loop_for",
     "make_optimizer",
+    "optimise",
     "output_as_target",
+    "paired_batches",
     "trainable_parameters",
 ]
 
@@ -220,4 +225,35 @@ def output_as_target(task: Task, output: torch.Tensor, batch: Batch) -> torch.Te
     raise ValueError(
         f"cannot use an output of shape {tuple(output.shape)} as a target for targets of "
         f"shape {tuple(target.shape)}; give the task an output_as_target method"
+    )
+
+
+def paired_batches(run: UnlearningRun, params: PairedParams, label: str) -> PairedBatches:
+    """``(forget, retain)`` batch pairs of ``run``, driven by ``params.pairing``.
+
+    Raises:
+        ValueError: the run has no retain data (strategy ``label`` needs it).
+    """
+    if run.retain_loader is None:
+        raise ValueError(f"{label} needs retain data but the run has no retain loader")
+    return PairedBatches(run.forget_loader, run.retain_loader, drive=params.pairing)
+
+
+def optimise(
+    run: UnlearningRun,
+    params: StrategyParams,
+    loader: Iterable[Any],
+    loss_fn: Any,
+    label: str,
+    tracker: TermTracker | None = None,
+) -> StrategyResult:
+    """Minimise ``loss_fn(model, batch)`` over ``loader`` with the strategy's optimiser and loop
+    settings (the shared training loop: progress, clipping, non-finite checks), then wrap
+    ``run.model`` as the strategy's result. ``tracker`` adds its loss terms to the history."""
+    optimizer = make_optimizer(run.task, run.model, params)
+    result = train(
+        run.model, loader, loss_fn, optimizer, loop_for(run.loop, params, label), validate=tracker
+    )
+    return StrategyResult(
+        model=run.model, history=result.history, extras={"loop_wall_time_s": result.wall_time_s}
     )

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from med_unlearning.training import train
-from med_unlearning.unlearning.common import StrategyParams, loop_for, make_optimizer
+from med_unlearning.unlearning.common import StrategyParams, optimise
 from med_unlearning.unlearning.registry import StrategyResult, UnlearningRun, register_strategy
 
 __all__ = ["FineTuneParams", "FullFineTuneParams", "fine_tune", "full_fine_tune"]
@@ -44,13 +43,7 @@ class FullFineTuneParams(StrategyParams):
 def _retain_only(run: UnlearningRun, params: StrategyParams, label: str) -> StrategyResult:
     if run.retain_loader is None:
         raise ValueError(f"{label} needs retain data but the run has no retain loader")
-    optimizer = make_optimizer(run.task, run.model, params)
-    result = train(
-        run.model, run.retain_loader, run.task.loss, optimizer, loop_for(run.loop, params, label)
-    )
-    return StrategyResult(
-        model=run.model, history=result.history, extras={"loop_wall_time_s": result.wall_time_s}
-    )
+    return optimise(run, params, run.retain_loader, run.task.loss, label)
 
 
 @register_strategy(

@@ -22,24 +22,20 @@ run the outputs to infinity. ``ascent_bound: null`` removes the cap.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from pydantic import Field
 from torch import nn
 
 from med_unlearning.tasks.base import Batch, Task
-from med_unlearning.training import train
 from med_unlearning.unlearning.common import (
     PairedParams,
     StrategyParams,
     TermTracker,
     bounded_ascent,
     l1_norm,
-    loop_for,
-    make_optimizer,
+    optimise,
+    paired_batches,
 )
-from med_unlearning.unlearning.pairing import PairedBatches
 from med_unlearning.unlearning.registry import StrategyResult, UnlearningRun, register_strategy
 
 __all__ = [
@@ -102,29 +98,6 @@ def ascent_term(task: Task, model: nn.Module, batch: Batch, bound: float | None)
     return bounded_ascent(per_item, bound)
 
 
-def _optimise(
-    run: UnlearningRun,
-    params: StrategyParams,
-    loader: Any,
-    loss_fn: Any,
-    label: str,
-    tracker: TermTracker,
-) -> StrategyResult:
-    optimizer = make_optimizer(run.task, run.model, params)
-    result = train(
-        run.model, loader, loss_fn, optimizer, loop_for(run.loop, params, label), validate=tracker
-    )
-    return StrategyResult(
-        model=run.model, history=result.history, extras={"loop_wall_time_s": result.wall_time_s}
-    )
-
-
-def _paired(run: UnlearningRun, params: PairedParams, label: str) -> PairedBatches:
-    if run.retain_loader is None:
-        raise ValueError(f"{label} needs retain data but the run has no retain loader")
-    return PairedBatches(run.forget_loader, run.retain_loader, drive=params.pairing)
-
-
 @register_strategy(
     "ga_l1",
     GAL1Params,
@@ -144,7 +117,7 @@ def ga_l1(run: UnlearningRun, params: GAL1Params) -> StrategyResult:
         tracker.add("l1_norm", l1)
         return -forget + params.l1_weight * l1
 
-    return _optimise(run, params, run.forget_loader, loss_fn, "ga_l1", tracker)
+    return optimise(run, params, run.forget_loader, loss_fn, "ga_l1", tracker)
 
 
 @register_strategy(
@@ -168,7 +141,7 @@ def ga_l1_ft(run: UnlearningRun, params: GAL1FTParams) -> StrategyResult:
         tracker.add("l1_norm", l1)
         return params.retain_weight * retain - params.forget_weight * forget + params.l1_weight * l1
 
-    return _optimise(run, params, _paired(run, params, "ga_l1_ft"), loss_fn, "ga_l1_ft", tracker)
+    return optimise(run, params, paired_batches(run, params, "ga_l1_ft"), loss_fn, "ga_l1_ft", tracker)
 
 
 @register_strategy(
@@ -190,8 +163,8 @@ def neggrad_plus(run: UnlearningRun, params: NegGradPlusParams) -> StrategyResul
         tracker.add("retain_loss", retain)
         return params.beta * retain - (1.0 - params.beta) * forget
 
-    return _optimise(
-        run, params, _paired(run, params, "neggrad_plus"), loss_fn, "neggrad_plus", tracker
+    return optimise(
+        run, params, paired_batches(run, params, "neggrad_plus"), loss_fn, "neggrad_plus", tracker
     )
 
 
@@ -214,4 +187,4 @@ def max_loss(run: UnlearningRun, params: MaxLossParams) -> StrategyResult:
         tracker.add("retain_loss", retain)
         return retain - params.alpha * forget
 
-    return _optimise(run, params, _paired(run, params, "max_loss"), loss_fn, "max_loss", tracker)
+    return optimise(run, params, paired_batches(run, params, "max_loss"), loss_fn, "max_loss", tracker)

@@ -36,16 +36,14 @@ from pydantic import Field
 from torch import nn
 
 from med_unlearning.tasks.base import Batch, Task
-from med_unlearning.training import train
 from med_unlearning.unlearning.common import (
     PairedParams,
     StrategyParams,
     TermTracker,
-    loop_for,
-    make_optimizer,
+    optimise,
     output_as_target,
+    paired_batches,
 )
-from med_unlearning.unlearning.pairing import PairedBatches
 from med_unlearning.unlearning.registry import StrategyResult, UnlearningRun, register_strategy
 
 __all__ = [
@@ -251,29 +249,6 @@ def retain_label_target(
     return target.detach()
 
 
-def _optimise(
-    run: UnlearningRun,
-    params: StrategyParams,
-    loader: object,
-    loss_fn: Callable[[nn.Module, object], torch.Tensor],
-    label: str,
-    tracker: TermTracker,
-) -> StrategyResult:
-    optimizer = make_optimizer(run.task, run.model, params)
-    result = train(
-        run.model, loader, loss_fn, optimizer, loop_for(run.loop, params, label), validate=tracker
-    )
-    return StrategyResult(
-        model=run.model, history=result.history, extras={"loop_wall_time_s": result.wall_time_s}
-    )
-
-
-def _paired(run: UnlearningRun, params: PairedParams, label: str) -> PairedBatches:
-    if run.retain_loader is None:
-        raise ValueError(f"{label} needs retain data but the run has no retain loader")
-    return PairedBatches(run.forget_loader, run.retain_loader, drive=params.pairing)
-
-
 #: Non-empty once the missing-ids fallback was reported (warn once per process).
 _WARNED_NO_IDS: list[bool] = []
 
@@ -318,7 +293,7 @@ def nl(run: UnlearningRun, params: NLParams) -> StrategyResult:
         tracker.add("forget_noisy_loss", forget)
         return forget
 
-    return _optimise(run, params, run.forget_loader, loss_fn, "nl", tracker)
+    return optimise(run, params, run.forget_loader, loss_fn, "nl", tracker)
 
 
 @register_strategy(
@@ -340,7 +315,7 @@ def nl_ft(run: UnlearningRun, params: NLFTParams) -> StrategyResult:
         tracker.add("retain_loss", retain)
         return params.retain_weight * retain + params.forget_weight * forget
 
-    return _optimise(run, params, _paired(run, params, "nl_ft"), loss_fn, "nl_ft", tracker)
+    return optimise(run, params, paired_batches(run, params, "nl_ft"), loss_fn, "nl_ft", tracker)
 
 
 @register_strategy(
@@ -362,8 +337,8 @@ def noisy_label(run: UnlearningRun, params: NoisyLabelParams) -> StrategyResult:
         tracker.add("retain_loss", retain)
         return retain + params.alpha * forget
 
-    return _optimise(
-        run, params, _paired(run, params, "noisy_label"), loss_fn, "noisy_label", tracker
+    return optimise(
+        run, params, paired_batches(run, params, "noisy_label"), loss_fn, "noisy_label", tracker
     )
 
 
@@ -387,6 +362,6 @@ def retain_label(run: UnlearningRun, params: RetainLabelParams) -> StrategyResul
         tracker.add("retain_loss", retain)
         return retain + params.alpha * forget
 
-    return _optimise(
-        run, params, _paired(run, params, "retain_label"), loss_fn, "retain_label", tracker
+    return optimise(
+        run, params, paired_batches(run, params, "retain_label"), loss_fn, "retain_label", tracker
     )
