@@ -1,10 +1,14 @@
-"""Kedro project settings: config loading, hooks."""
+"""Kedro project settings: config loading, hooks, the catalog class."""
 
 from kedro.config import OmegaConfigLoader
 
+from med_unlearning.distributed_kedro import DistributedSetupHooks, RankZeroCatalog
 from med_unlearning.hooks import ParameterValidationHooks
 
-HOOKS = (ParameterValidationHooks(),)
+HOOKS = (ParameterValidationHooks(), DistributedSetupHooks())
+
+# Under torchrun only rank 0 writes datasets; a plain DataCatalog in a single process.
+DATA_CATALOG_CLASS = RankZeroCatalog
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

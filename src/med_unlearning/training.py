@@ -8,6 +8,9 @@ waiting for data and computing, and a clear error when the loss stops being fini
 Batches are whatever the loader yields; tensors anywhere inside (dicts, lists, tuples) are
 moved to the device. A batch that is a mapping with an ``"ids"`` entry (e.g.
 ``["vol_003:slice 4"]``) is named by those ids in error messages.
+
+Launched by ``torchrun`` with several processes, the same loop trains with DDP (see
+:func:`train` and :mod:`med_unlearning.distributed`); in a single process it is unchanged.
 """
 
 from __future__ import annotations
@@ -29,6 +32,18 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from med_unlearning.device import autocast_dtype, resolve_device
+from med_unlearning.distributed import (
+    DistributedContext,
+    all_reduce_mean,
+    all_reduce_sum,
+    distributed_context,
+    distributed_loader,
+    init_distributed,
+    is_main_process,
+    rank_device,
+    sync_buffers,
+    wrap_model,
+)
 
 __all__ = [
     "LoopSettings",
@@ -218,6 +233,29 @@ def _step_scheduler(scheduler: Any, row: Mapping[str, float], metric: str) -> No
         scheduler.step()
 
 
+class _LossComputation(nn.Module):
+    """``loss_fn(model, batch)`` as a module, so DDP can wrap the whole loss computation.
+
+    Loss functions call the model in many ways (``model(x)``, ``model.encode(x)``, several
+    passes); wrapping this module instead of the network keeps the real network in
+    ``loss_fn``'s hands while DDP still averages the gradients of all its parameters.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.loss_fn(self.model, batch)
+
+
+def _set_sampler_epoch(loader: Iterable[Batch], epoch: int) -> None:
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+
+
 def train(
     model: nn.Module,
     loader: Iterable[Batch],
@@ -250,11 +288,32 @@ def train(
 
     Raises:
         NonFiniteLossError: as soon as a loss is NaN/inf, naming epoch, step and items.
+
+    Under ``torchrun`` with ``WORLD_SIZE > 1`` (see
+    :func:`~med_unlearning.distributed.distributed_context`), the loop joins the process
+    group, trains on ``cuda:<LOCAL_RANK>`` (or the CPU), wraps the loss computation in
+    DDP so that gradients are averaged across ranks at every step, and shards a DataLoader
+    with a seeded ``DistributedSampler`` (each rank reads 1/world_size of the items with the
+    same per-rank batch size; other iterables are run whole on every rank). The history's
+    ``train_loss`` is the mean over ranks, ``items`` the total over ranks; validation runs
+    on every rank over the full validation set and its metrics are averaged over ranks
+    (``validate`` must return the same keys on every rank). BatchNorm-style buffers are
+    copied from rank 0 after each epoch, so all ranks end with the same model. Only rank 0
+    shows progress and logs. ``model`` itself is trained in place and never wrapped, so
+    its ``state_dict`` has the same keys as in a single process.
     """
     if settings.epochs < 1:
         raise ValueError(f"{settings.description}: epochs must be >= 1, got {settings.epochs}")
     device = resolve_device(settings.device)
+    ctx = distributed_context(device)
+    if ctx.enabled:
+        device = rank_device(ctx, device)
+        init_distributed(ctx, device)
+        loader = distributed_loader(loader, ctx)
+    main_process = is_main_process(ctx)
     model.to(device)
+    # in a single process this is the identity: the loop calls loss_fn(model, batch) itself
+    ddp_loss = wrap_model(_LossComputation(model, loss_fn), ctx, device) if ctx.enabled else None
     amp_dtype = autocast_dtype(settings.precision, device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     try:
@@ -271,12 +330,13 @@ def train(
         total=total_steps,
         desc=settings.description,
         unit="step",
-        disable=not settings.progress,
+        disable=not (settings.progress and main_process),
         dynamic_ncols=True,
         leave=False,
     )
     try:
         for epoch in range(1, settings.epochs + 1):
+            _set_sampler_epoch(loader, epoch)
             model.train()
             epoch_start = time.perf_counter()
             data_time = 0.0
@@ -289,13 +349,13 @@ def train(
                 batch = move_to_device(batch, device)
                 optimizer.zero_grad(set_to_none=True)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    loss = loss_fn(model, batch)
-                if not torch.isfinite(loss.detach()).item():
+                    loss = loss_fn(model, batch) if ddp_loss is None else ddp_loss(batch)
+                reported = loss.detach()
+                if ctx.enabled:  # every rank sees every rank's loss, so all stop together
+                    reported = all_reduce_mean(reported.float(), ctx)
+                if not torch.isfinite(reported).item():
                     raise NonFiniteLossError(
-                        f"{settings.description}: loss is {loss.item()} at epoch {epoch}, "
-                        f"step {steps + 1}, on items [{describe_batch(batch)}]. "
-                        "Check these inputs (e.g. a volume whose maximum is 0) and the "
-                        "learning rate."
+                        _non_finite_message(settings, ctx, loss, reported, epoch, steps, batch)
                     )
                 scaler.scale(loss).backward()
                 if settings.grad_clip_norm is not None:
@@ -305,17 +365,23 @@ def train(
                 scaler.update()
                 if after_step is not None:
                     after_step(model)
-                loss_sum += loss.detach().double()
+                loss_sum += reported.double()
                 steps += 1
                 items += _count_items(batch)
                 bar.update(1)
-                if settings.progress and steps % 5 == 1:
-                    bar.set_postfix(epoch=f"{epoch}/{settings.epochs}", loss=f"{loss.item():.4g}")
-                if settings.max_steps_per_epoch is not None and steps >= settings.max_steps_per_epoch:
+                if settings.progress and main_process and steps % 5 == 1:
+                    bar.set_postfix(
+                        epoch=f"{epoch}/{settings.epochs}", loss=f"{reported.item():.4g}"
+                    )
+                step_cap = settings.max_steps_per_epoch
+                if step_cap is not None and steps >= step_cap:
                     break
                 fetch_start = time.perf_counter()
             if steps == 0:
                 raise ValueError(f"{settings.description}: the loader yielded no batch")
+            if ctx.enabled:
+                items = int(all_reduce_sum(float(items), ctx))
+                sync_buffers(model, ctx)
             row: dict[str, float] = {
                 "epoch": epoch,
                 "train_loss": float(loss_sum.item() / steps),
@@ -327,7 +393,8 @@ def train(
             if validate is not None:
                 model.eval()
                 with torch.no_grad():
-                    row.update({key: float(value) for key, value in validate(model).items()})
+                    val_metrics = {key: float(value) for key, value in validate(model).items()}
+                row.update(_mean_over_ranks(val_metrics, ctx))
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             row["epoch_time_s"] = time.perf_counter() - epoch_start
@@ -340,6 +407,8 @@ def train(
                 for key, value in row.items()
                 if key not in {"epoch", "steps", "items", "data_time_s", "epoch_time_s"}
             )
+            if not main_process:
+                continue
             logger.info(
                 "%s epoch %d/%d  %s  time %.1fs  ETA %s",
                 settings.description,
@@ -356,4 +425,35 @@ def train(
     history["epoch"] = history["epoch"].astype(int)
     if not math.isfinite(wall_time):  # pragma: no cover - defensive
         wall_time = float("nan")
-    return TrainingResult(history=history, wall_time_s=wall_time)
+    extras: dict[str, Any] = {"world_size": ctx.world_size, "rank": ctx.rank} if ctx.enabled else {}
+    return TrainingResult(history=history, wall_time_s=wall_time, extras=extras)
+
+
+def _mean_over_ranks(metrics: dict[str, float], ctx: DistributedContext) -> dict[str, float]:
+    """Average validation metrics over ranks (sorted keys: the same collectives everywhere)."""
+    if not ctx.enabled:
+        return metrics
+    return {key: all_reduce_mean(metrics[key], ctx) for key in sorted(metrics)}
+
+
+def _non_finite_message(
+    settings: LoopSettings,
+    ctx: DistributedContext,
+    loss: torch.Tensor,
+    reported: torch.Tensor,
+    epoch: int,
+    steps: int,
+    batch: Batch,
+) -> str:
+    if torch.isfinite(loss.detach()).item():
+        where = f"on another rank (this is rank {ctx.rank})"
+        value = reported.item()
+    else:
+        where = f"on items [{describe_batch(batch)}]"
+        if ctx.enabled:
+            where += f" on rank {ctx.rank}"
+        value = loss.item()
+    return (
+        f"{settings.description}: loss is {value} at epoch {epoch}, step {steps + 1}, "
+        f"{where}. Check these inputs (e.g. a volume whose maximum is 0) and the learning rate."
+    )
