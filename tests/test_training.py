@@ -65,6 +65,12 @@ def test_same_seed_same_numbers_on_cpu() -> None:
     assert torch.equal(model_a.weight, model_b.weight)
 
 
+def test_deterministic_mode_does_not_nan_fill_new_tensors() -> None:
+    seed_everything(0, deterministic=True)
+    assert torch.are_deterministic_algorithms_enabled()
+    assert torch.utils.deterministic.fill_uninitialized_memory is False
+
+
 def test_different_seed_different_order() -> None:
     _, result_a = _fit(seed=3)
     _, result_b = _fit(seed=4)

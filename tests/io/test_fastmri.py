@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
+from med_unlearning.io import fastmri as fastmri_io
 from med_unlearning.io.fastmri import (
     FastMRIFormatError,
     FastMRIVolume,
@@ -306,3 +307,37 @@ def test_volume_repr_is_informative(make_volume) -> None:
 def test_in_memory_volume_has_no_source() -> None:
     volume = FastMRIVolume(np.zeros((1, 4, 4), np.complex64), None, b"")
     assert volume.source is None and volume.num_coils == 1 and not volume.is_multicoil
+
+
+def test_slice_reads_reuse_one_open_file_and_see_a_replaced_file(
+    tmp_path: Path, make_volume
+) -> None:
+    first = make_volume(slices=3)
+    path = tmp_path / "vol.h5"
+    write_fastmri_volume(path, first)
+    lazy = read_fastmri_volume(path).kspace
+    np.testing.assert_array_equal(lazy[0], first.kspace[0])
+    handle = fastmri_io._reading_handle(lazy.path, lazy.file_options)
+    np.testing.assert_array_equal(lazy[2], first.kspace[2])
+    assert fastmri_io._reading_handle(lazy.path, lazy.file_options) is handle
+
+    second = make_volume(slices=3)
+    second.kspace = second.kspace + 1
+    write_fastmri_volume(path, second)
+
+    np.testing.assert_array_equal(read_fastmri_volume(path).kspace[1], second.kspace[1])
+    np.testing.assert_array_equal(lazy[1], second.kspace[1])
+
+
+def test_at_most_max_open_files_stay_open(tmp_path: Path, make_volume, monkeypatch) -> None:
+    monkeypatch.setattr(fastmri_io, "MAX_OPEN_FILES", 2)
+    volume = make_volume(slices=2)
+    arrays = []
+    for index in range(4):
+        path = tmp_path / f"vol{index}.h5"
+        write_fastmri_volume(path, volume)
+        arrays.append(read_fastmri_volume(path).kspace)
+    for lazy in arrays:
+        np.testing.assert_array_equal(lazy[1], volume.kspace[1])
+    open_here = [key for key in fastmri_io._OPEN_FILES if key[0].parent == tmp_path]
+    assert len(open_here) <= 2

@@ -28,8 +28,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import uuid
 import xml.etree.ElementTree as ElementTree
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,13 +69,81 @@ class FastMRIFormatError(ValueError):
     """A file does not follow the fastMRI HDF5 schema; the message names file and field."""
 
 
+#: Read-only HDF5 files kept open, per process, least recently used first.
+_OPEN_FILES: OrderedDict[tuple[Path, int, tuple[tuple[str, Any], ...]], _OpenFile] = OrderedDict()
+_OPEN_FILES_LOCK = threading.Lock()
+#: At most this many files stay open per process (a fastMRI epoch cycles through thousands).
+MAX_OPEN_FILES = 32
+
+
+@dataclass(frozen=True)
+class _OpenFile:
+    """An open read-only file and the identity of the file it was opened from."""
+
+    handle: h5py.File
+    signature: tuple[int, int, int]
+    datasets: dict[str, h5py.Dataset] = field(default_factory=dict)
+
+    def dataset(self, key: str) -> h5py.Dataset:
+        """The file's dataset ``key`` (looked up once: h5py's lookup costs as much as a
+        small slice read)."""
+        if key not in self.datasets:
+            self.datasets[key] = self.handle[key]
+        return self.datasets[key]
+
+
+def _file_signature(path: Path) -> tuple[int, int, int]:
+    status = os.stat(path)
+    return (status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+def _reading_handle(path: Path, file_options: tuple[tuple[str, Any], ...]) -> _OpenFile:
+    """The open read-only file ``path`` of this process.
+
+    Reopened when the file on disk changed (another inode, size or mtime: a writer replaces
+    files by rename) and after a fork (the cache key holds the process id); at most
+    :data:`MAX_OPEN_FILES` stay open.
+    """
+    key = (Path(path), os.getpid(), file_options)
+    signature = _file_signature(path)
+    with _OPEN_FILES_LOCK:
+        cached = _OPEN_FILES.get(key)
+        if cached is not None and cached.signature == signature and cached.handle.id.valid:
+            _OPEN_FILES.move_to_end(key)
+            return cached
+        if cached is not None:
+            _close_quietly(cached.handle)
+        opened = _OpenFile(h5py.File(path, "r", **dict(file_options)), signature)
+        _OPEN_FILES[key] = opened
+        while len(_OPEN_FILES) > MAX_OPEN_FILES:
+            _, oldest = _OPEN_FILES.popitem(last=False)
+            _close_quietly(oldest.handle)
+        return opened
+
+
+def _forget_handle(path: Path, file_options: tuple[tuple[str, Any], ...]) -> None:
+    """Close and drop this process's cached handle of ``path`` (after a failed read)."""
+    with _OPEN_FILES_LOCK:
+        cached = _OPEN_FILES.pop((Path(path), os.getpid(), file_options), None)
+    if cached is not None:
+        _close_quietly(cached.handle)
+
+
+def _close_quietly(handle: h5py.File) -> None:
+    try:
+        handle.close()
+    except Exception:  # noqa: BLE001 - a handle from a parent process may not close cleanly
+        logger.debug("could not close cached HDF5 handle %r", handle)
+
+
 @dataclass(frozen=True)
 class LazyH5Array:
     """A dataset inside an HDF5 file, read only when indexed.
 
-    Indexing follows h5py's rules (integers, slices, increasing index lists). Each
-    ``__getitem__`` opens and closes the file, so the handle holds no open file and pickles
-    cheaply into DataLoader worker processes.
+    Indexing follows h5py's rules (integers, slices, increasing index lists). The handle
+    holds no open file, so it pickles cheaply into DataLoader worker processes; reads go
+    through a small per-process cache of read-only files (:func:`_reading_handle`), because
+    opening an HDF5 file costs more than reading one slice of it.
 
     Attributes:
         path: the HDF5 file.
@@ -91,11 +161,11 @@ class LazyH5Array:
     file_options: tuple[tuple[str, Any], ...] = ()
 
     def __getitem__(self, index: Any) -> np.ndarray:
-        """Open the file, read ``dataset[index]``, close the file."""
+        """Read ``dataset[index]`` from the (cached, read-only) file."""
         try:
-            with h5py.File(self.path, "r", **dict(self.file_options)) as h5_file:
-                return h5_file[self.key][index]
+            return _reading_handle(self.path, self.file_options).dataset(self.key)[index]
         except (OSError, KeyError) as exc:
+            _forget_handle(self.path, self.file_options)
             raise FastMRIFormatError(
                 f"{self.path}: cannot read dataset '{self.key}' at index {index!r}; the file "
                 f"changed or is damaged since it was opened ({exc})"
@@ -309,9 +379,10 @@ def read_fastmri_volume(
         raise FileNotFoundError(f"fastMRI file not found: {path}")
     options = tuple(sorted((file_options or {}).items()))
     try:
-        with h5py.File(path, "r", **dict(options)) as h5_file:
-            return _volume_from_file(h5_file, path, options)
+        # The handle stays open in the per-process cache: the slice reads that follow reuse it.
+        return _volume_from_file(_reading_handle(path, options).handle, path, options)
     except FastMRIFormatError:
+        _forget_handle(path, options)
         raise
     except (OSError, KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise FastMRIFormatError(
