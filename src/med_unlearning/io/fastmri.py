@@ -104,7 +104,7 @@ def _reading_handle(path: Path, file_options: tuple[tuple[str, Any], ...]) -> _O
     files by rename) and after a fork (the cache key holds the process id); at most
     :data:`MAX_OPEN_FILES` stay open.
     """
-    key = (Path(path), os.getpid(), file_options)
+    key = (path, os.getpid(), file_options)
     signature = _file_signature(path)
     with _OPEN_FILES_LOCK:
         cached = _OPEN_FILES.get(key)
@@ -124,7 +124,7 @@ def _reading_handle(path: Path, file_options: tuple[tuple[str, Any], ...]) -> _O
 def _forget_handle(path: Path, file_options: tuple[tuple[str, Any], ...]) -> None:
     """Close and drop this process's cached handle of ``path`` (after a failed read)."""
     with _OPEN_FILES_LOCK:
-        cached = _OPEN_FILES.pop((Path(path), os.getpid(), file_options), None)
+        cached = _OPEN_FILES.pop((path, os.getpid(), file_options), None)
     if cached is not None:
         _close_quietly(cached.handle)
 
@@ -385,6 +385,7 @@ def read_fastmri_volume(
         _forget_handle(path, options)
         raise
     except (OSError, KeyError, RuntimeError, TypeError, ValueError) as exc:
+        _forget_handle(path, options)
         raise FastMRIFormatError(
             f"{path}: not a readable HDF5 file (not HDF5, truncated or damaged); expected a "
             f"fastMRI volume ({exc})"

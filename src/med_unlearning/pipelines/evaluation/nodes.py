@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from med_unlearning.io.checkpoint import ModelCheckpoint
-from med_unlearning.metrics.comparison import evaluate_study
+from med_unlearning.metrics.comparison import evaluate_study, method_base
 from med_unlearning.metrics.membership import membership_attacks_from_params
 from med_unlearning.metrics.scoring import (
     RESULT_COLUMNS,
@@ -204,15 +204,10 @@ def _recon_example_inputs(
     return reconstructions, targets
 
 
-def _is_variant(method: str) -> bool:
-    """``True`` for a sweep variant's method name (``strategy@variant``)."""
-    return "@" in method
-
-
 def _main_runs_only(per_case: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """``{case: {method: …}}`` without the sweep variants."""
     return {
-        case: {m: value for m, value in by_method.items() if not _is_variant(m)}
+        case: {m: value for m, value in by_method.items() if method_base(m) == m}
         for case, by_method in per_case.items()
     }
 
@@ -250,7 +245,7 @@ def build_figures(
     # Example panels show each strategy's main run; sweep variants (``ft@r50``) have curves.
     reconstructions = _main_runs_only(reconstructions)
     predictions = _main_runs_only(predictions)
-    model_order = [m for m in model_order if m in models and not _is_variant(m)]
+    model_order = [m for m in model_order if m in models and method_base(m) == m]
     pairs = {task: _pairs(params, task) for task in params.tasks}
     built = {
         "recon_examples": figures.reconstruction_examples(
