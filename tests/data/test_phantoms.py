@@ -154,8 +154,22 @@ def test_knee_slice_has_bones_cartilage_and_oriented_muscle_texture() -> None:
     assert across > 2.0 * along
 
 
+def test_knee_leaves_background_at_both_sides_like_a_fastmri_knee() -> None:
+    """The limb spans ~60-70 % of the width (a ~100 mm knee in fastMRI's 140 mm field of view)."""
+    points = fov_grid((64, 64))
+    for index in range(4):
+        anatomy = draw_knee_anatomy(derive_rng(index, "knee"))
+        labels = knee_tissue_slice(anatomy, 0.5, points, np.random.default_rng(0)).labels
+        columns_with_tissue = (labels != KneeTissue.BACKGROUND).any(axis=0)
+        assert 0.5 < columns_with_tissue.mean() < 0.8
+        assert not columns_with_tissue[:3].any() and not columns_with_tissue[-3:].any()
+    full = draw_knee_anatomy(derive_rng(0, "knee"), size=1.0)
+    labels = knee_tissue_slice(full, 0.5, points, np.random.default_rng(0)).labels
+    assert (labels != KneeTissue.BACKGROUND).any(axis=0).mean() > 0.8
+
+
 def test_knee_notch_and_fibula_depend_on_slice_position() -> None:
-    anatomy = draw_knee_anatomy(derive_rng(1, "knee"), pose_jitter=0.0)
+    anatomy = draw_knee_anatomy(derive_rng(1, "knee"), pose_jitter=0.0, size=1.0)
     points = fov_grid((96, 96))
     anterior = knee_tissue_slice(anatomy, 0.1, points, np.random.default_rng(0)).labels
     posterior = knee_tissue_slice(anatomy, 0.8, points, np.random.default_rng(0)).labels

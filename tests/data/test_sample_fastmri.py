@@ -233,6 +233,18 @@ def test_anatomy_and_scale_do_not_depend_on_the_image_size() -> None:
         assert correlation > 0.9
 
 
+def test_knee_size_sets_how_much_of_the_field_of_view_the_knee_fills() -> None:
+    def tissue_columns(size: float) -> float:
+        params = tiny_params(
+            noise_level=0.0, brain={"num_volumes": 0}, knee={"num_volumes": 1, "size": size}
+        )
+        volume = generate_fastmri_volume(plan_fastmri_sample(params, 3)[0], params)
+        image = volume.reconstruction
+        return float((image > 0.05 * image.max()).any(axis=(0, 1)).mean())
+
+    assert tissue_columns(0.5) < tissue_columns(0.8) < tissue_columns(1.0)
+
+
 def test_noise_level_sets_the_background_noise() -> None:
     def background(noise_level: float) -> float:
         params = tiny_params(
@@ -346,6 +358,7 @@ def test_anatomy_is_recognisable_from_edge_orientations_alone(anatomy_descriptor
         ({"image_size": [8, 64]}, "image_size"),
         ({"image_max_range": [1e-3, 1e-4]}, "image_max_range"),
         ({"num_coils": 0}, "num_coils"),
+        ({"knee": {"size": 0.0}}, "size"),
         ({"noise": 0.1}, "noise"),
     ],
 )

@@ -599,8 +599,24 @@ class KneeSlice:
     texture: np.ndarray
 
 
-def draw_knee_anatomy(rng: np.random.Generator, *, pose_jitter: float = 1.0) -> KneeAnatomy:
-    """Draw one subject's knee anatomy (sizes, pose, soft tissue, muscle texture)."""
+#: Default knee size relative to the field of view. fastMRI's coronal knee field of view is
+#: 140 mm and an adult knee is about 90-110 mm wide, so the limb spans ~60-70 % of the image
+#: width with background at both sides. A limb filling the whole width overlaps every
+#: aliasing replica of an undersampled acquisition, which no reconstruction prior learnt on
+#: other anatomy can resolve (the sample's brain-only oracle then fell below zero-filling).
+KNEE_SIZE = 0.8
+
+
+def draw_knee_anatomy(
+    rng: np.random.Generator, *, pose_jitter: float = 1.0, size: float = KNEE_SIZE
+) -> KneeAnatomy:
+    """Draw one subject's knee anatomy (sizes, pose, soft tissue, muscle texture).
+
+    Args:
+        rng: the subject's own generator (see :func:`derive_rng`).
+        pose_jitter: scales the random tilt, size change and shift (0 = canonical pose).
+        size: knee size relative to the field of view (1 = the limb fills ~80 % of it).
+    """
     septa = np.stack(
         [
             rng.choice([-1.0, 1.0], size=5) * rng.uniform(0.25, 0.62, size=5),
@@ -612,7 +628,7 @@ def draw_knee_anatomy(rng: np.random.Generator, *, pose_jitter: float = 1.0) -> 
     )
     return KneeAnatomy(
         rotation=float(pose_jitter * np.deg2rad(rng.uniform(-8.0, 8.0))),
-        scale=float(1.0 + pose_jitter * rng.uniform(-0.08, 0.06)),
+        scale=float(size * (1.0 + pose_jitter * rng.uniform(-0.08, 0.06))),
         shift=pose_jitter * rng.uniform(-0.05, 0.05, size=2),
         joint_line=float(rng.uniform(-0.1, 0.05)),
         condyle_radii=(float(rng.uniform(0.19, 0.23)), float(rng.uniform(0.17, 0.21))),

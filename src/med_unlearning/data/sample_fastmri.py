@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 
 from med_unlearning.data.phantoms import (
+    KNEE_SIZE,
     BrainTissue,
     KneeTissue,
     RandomWaveField,
@@ -419,14 +420,16 @@ def _render_knee(
     rows: int,
     columns: int,
     slices: int,
+    size: float = KNEE_SIZE,
 ) -> np.ndarray:
     """Magnitude images ``[slices, rows, columns]`` of a coronal knee, peak ~1.
 
     ``rng`` decides the anatomy, contrast and slice placement (independent of the image
-    size); ``texture_rng`` draws the pixel-scale texture.
+    size); ``texture_rng`` draws the pixel-scale texture; ``size`` is the knee's size
+    relative to the field of view.
     """
     supersample = 2
-    anatomy = draw_knee_anatomy(rng)
+    anatomy = draw_knee_anatomy(rng, size=size)
     lookup = _jittered_contrast(KNEE_CONTRASTS[plan.protocol], rng, len(KneeTissue))
     first, last = rng.uniform(0.15, 0.3), rng.uniform(0.82, 0.95)
     gains = np.exp(rng.normal(0.0, 0.02, size=slices))
@@ -478,8 +481,12 @@ def generate_fastmri_volume(plan: SampleVolumePlan, params: FastMRISampleParams)
     rows = height * params.readout_oversampling
     settings = params.brain if plan.anatomy == "brain" else params.knee
     slices = settings.num_slices
-    render = _render_brain if plan.anatomy == "brain" else _render_knee
-    magnitude = render(plan, anatomy_rng, texture_rng, rows, width, slices)
+    if plan.anatomy == "brain":
+        magnitude = _render_brain(plan, anatomy_rng, texture_rng, rows, width, slices)
+    else:
+        magnitude = _render_knee(
+            plan, anatomy_rng, texture_rng, rows, width, slices, size=params.knee.size
+        )
 
     low, high = params.image_max_range
     peak = float(np.exp(acquisition_rng.uniform(np.log(low), np.log(high))))

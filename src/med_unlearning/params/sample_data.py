@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat, field_validator, model_validator
 
+from med_unlearning.data.phantoms import KNEE_SIZE
 from med_unlearning.params.base import StrictModel, register_section
 
 __all__ = [
@@ -71,10 +72,13 @@ class KneeSampleParams(StrictModel):
         num_slices: coronal slices per volume (anterior to posterior through the joint).
         protocols: relative frequency of each protocol (proton density, with/without fat sat).
         scanners: scanner models, one drawn per volume.
+        size: knee size relative to the field of view; 0.8 leaves background at both sides,
+            as a ~100 mm knee in fastMRI's 140 mm coronal field of view (1.0 fills ~80 %).
     """
 
     num_volumes: int = Field(default=4, ge=0)
     num_slices: int = Field(default=8, ge=1)
+    size: float = Field(default=KNEE_SIZE, gt=0.2, le=1.2)
     protocols: dict[KneeProtocol, PositiveFloat] = Field(
         default_factory=lambda: {"CORPD_FBK": 0.5, "CORPDFS_FBK": 0.5}, min_length=1
     )
