@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import torch
@@ -257,3 +257,27 @@ def optimise(
     return StrategyResult(
         model=run.model, history=result.history, extras={"loop_wall_time_s": result.wall_time_s}
     )
+
+
+def optimise_paired(
+    run: UnlearningRun,
+    params: PairedParams,
+    label: str,
+    forget_term: Callable[[nn.Module, Batch], torch.Tensor],
+    combine: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    forget_name: str = "forget_loss",
+) -> StrategyResult:
+    """:func:`optimise` over ``(forget, retain)`` batch pairs with
+    ``combine(J(retain), forget_term(model, forget batch))`` as the loss; both terms are
+    logged (``forget_name`` and ``retain_loss``) in the history."""
+    tracker = TermTracker()
+
+    def loss_fn(model: nn.Module, pair: tuple[Batch, Batch]) -> torch.Tensor:
+        forget_batch, retain_batch = pair
+        forget = forget_term(model, forget_batch)
+        retain = run.task.loss(model, retain_batch)
+        tracker.add(forget_name, forget)
+        tracker.add("retain_loss", retain)
+        return combine(retain, forget)
+
+    return optimise(run, params, paired_batches(run, params, label), loss_fn, label, tracker)

@@ -34,6 +34,7 @@ from med_unlearning.unlearning.common import (
     bounded_ascent,
     l1_norm,
     optimise,
+    optimise_paired,
     paired_batches,
 )
 from med_unlearning.unlearning.registry import StrategyResult, UnlearningRun, register_strategy
@@ -152,19 +153,12 @@ def ga_l1_ft(run: UnlearningRun, params: GAL1FTParams) -> StrategyResult:
 )
 def neggrad_plus(run: UnlearningRun, params: NegGradPlusParams) -> StrategyResult:
     """NegGrad+: ``L = β·J(retain) − (1 − β)·J(forget)`` on paired batches."""
-    tracker = TermTracker()
-    task = run.task
-
-    def loss_fn(model: nn.Module, pair: tuple[Batch, Batch]) -> torch.Tensor:
-        forget_batch, retain_batch = pair
-        forget = ascent_term(task, model, forget_batch, params.ascent_bound)
-        retain = task.loss(model, retain_batch)
-        tracker.add("forget_loss", forget)
-        tracker.add("retain_loss", retain)
-        return params.beta * retain - (1.0 - params.beta) * forget
-
-    return optimise(
-        run, params, paired_batches(run, params, "neggrad_plus"), loss_fn, "neggrad_plus", tracker
+    return optimise_paired(
+        run,
+        params,
+        "neggrad_plus",
+        lambda model, batch: ascent_term(run.task, model, batch, params.ascent_bound),
+        lambda retain, forget: params.beta * retain - (1.0 - params.beta) * forget,
     )
 
 
@@ -176,15 +170,10 @@ def neggrad_plus(run: UnlearningRun, params: NegGradPlusParams) -> StrategyResul
 )
 def max_loss(run: UnlearningRun, params: MaxLossParams) -> StrategyResult:
     """Max Loss: ``L = J(retain) − α·J(forget)`` on paired batches."""
-    tracker = TermTracker()
-    task = run.task
-
-    def loss_fn(model: nn.Module, pair: tuple[Batch, Batch]) -> torch.Tensor:
-        forget_batch, retain_batch = pair
-        forget = ascent_term(task, model, forget_batch, params.ascent_bound)
-        retain = task.loss(model, retain_batch)
-        tracker.add("forget_loss", forget)
-        tracker.add("retain_loss", retain)
-        return retain - params.alpha * forget
-
-    return optimise(run, params, paired_batches(run, params, "max_loss"), loss_fn, "max_loss", tracker)
+    return optimise_paired(
+        run,
+        params,
+        "max_loss",
+        lambda model, batch: ascent_term(run.task, model, batch, params.ascent_bound),
+        lambda retain, forget: retain - params.alpha * forget,
+    )

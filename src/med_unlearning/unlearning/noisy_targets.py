@@ -41,6 +41,7 @@ from med_unlearning.unlearning.common import (
     StrategyParams,
     TermTracker,
     optimise,
+    optimise_paired,
     output_as_target,
     paired_batches,
 )
@@ -304,18 +305,15 @@ def nl(run: UnlearningRun, params: NLParams) -> StrategyResult:
 )
 def nl_ft(run: UnlearningRun, params: NLFTParams) -> StrategyResult:
     """NL-FT: ``L = w_r·J(retain) + w_f·J(forget, target + λ·noise)`` on paired batches."""
-    tracker = TermTracker()
     generators = SeededGenerators(run.seed, run.generator)
-
-    def loss_fn(model: nn.Module, pair: tuple[Batch, Batch]) -> torch.Tensor:
-        forget_batch, retain_batch = pair
-        forget = _noisy_term(run.task, model, forget_batch, params, generators)
-        retain = run.task.loss(model, retain_batch)
-        tracker.add("forget_noisy_loss", forget)
-        tracker.add("retain_loss", retain)
-        return params.retain_weight * retain + params.forget_weight * forget
-
-    return optimise(run, params, paired_batches(run, params, "nl_ft"), loss_fn, "nl_ft", tracker)
+    return optimise_paired(
+        run,
+        params,
+        "nl_ft",
+        lambda model, batch: _noisy_term(run.task, model, batch, params, generators),
+        lambda retain, forget: params.retain_weight * retain + params.forget_weight * forget,
+        forget_name="forget_noisy_loss",
+    )
 
 
 @register_strategy(
@@ -326,19 +324,14 @@ def nl_ft(run: UnlearningRun, params: NLFTParams) -> StrategyResult:
 )
 def noisy_label(run: UnlearningRun, params: NoisyLabelParams) -> StrategyResult:
     """Noisy Label: ``L = J(retain) + α·J(forget, noisy target)`` on paired batches."""
-    tracker = TermTracker()
     generators = SeededGenerators(run.seed, run.generator)
-
-    def loss_fn(model: nn.Module, pair: tuple[Batch, Batch]) -> torch.Tensor:
-        forget_batch, retain_batch = pair
-        forget = _noisy_term(run.task, model, forget_batch, params, generators)
-        retain = run.task.loss(model, retain_batch)
-        tracker.add("forget_noisy_loss", forget)
-        tracker.add("retain_loss", retain)
-        return retain + params.alpha * forget
-
-    return optimise(
-        run, params, paired_batches(run, params, "noisy_label"), loss_fn, "noisy_label", tracker
+    return optimise_paired(
+        run,
+        params,
+        "noisy_label",
+        lambda model, batch: _noisy_term(run.task, model, batch, params, generators),
+        lambda retain, forget: retain + params.alpha * forget,
+        forget_name="forget_noisy_loss",
     )
 
 
