@@ -98,9 +98,11 @@ class TrainingResult:
 
     Attributes:
         history: one row per epoch: ``epoch``, ``train_loss``, ``lr``, ``epoch_time_s``,
-            ``data_time_s`` (waiting for the loader), ``steps``, ``items`` and any
-            validation metrics.
-        wall_time_s: total wall time of the loop, validation included.
+            ``data_time_s`` (waiting for the loader), ``val_time_s`` (the epoch's
+            validation), ``steps``, ``items`` and any validation metrics.
+        wall_time_s: the optimisation wall time: the whole loop *minus* validation (the
+            study's one cost rule: every model's cost, trained or unlearned, excludes
+            validation and evaluation); the history's ``val_time_s`` has the validation time per epoch.
     """
 
     history: pd.DataFrame
@@ -328,6 +330,7 @@ def train(
     total_steps = steps_per_epoch * settings.epochs if steps_per_epoch is not None else None
 
     rows: list[dict[str, float]] = []
+    validation_time = 0.0
     start = time.perf_counter()
     bar = tqdm(
         total=total_steps,
@@ -394,10 +397,17 @@ def train(
                 "data_time_s": data_time,
             }
             if validate is not None:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                val_start = time.perf_counter()
                 model.eval()
                 with torch.no_grad():
                     val_metrics = {key: float(value) for key, value in validate(model).items()}
                 row.update(_mean_over_ranks(val_metrics, ctx))
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                row["val_time_s"] = time.perf_counter() - val_start
+                validation_time += row["val_time_s"]
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             row["epoch_time_s"] = time.perf_counter() - epoch_start
@@ -423,7 +433,7 @@ def train(
             )
     finally:
         bar.close()
-    wall_time = time.perf_counter() - start
+    wall_time = time.perf_counter() - start - validation_time
     history = pd.DataFrame(rows)
     history["epoch"] = history["epoch"].astype(int)
     if not math.isfinite(wall_time):  # pragma: no cover - defensive

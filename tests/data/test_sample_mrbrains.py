@@ -197,14 +197,15 @@ def test_invalid_parameters_name_the_field(settings: dict, field: str) -> None:
         MRBrainSSampleParams.model_validate(settings)
 
 
-def test_default_study_holds_out_two_sample_subjects_from_both_models() -> None:
-    """conf/base generates subjects "2" and "3" and holds them out: the `test` set exists."""
+def test_default_study_holds_out_test_and_validation_subjects_from_every_model() -> None:
+    """conf/base generates >= 4 test and >= 2 validation subjects besides the 7 training ones
+    and holds them out of every model: the `test` and `val` sets exist."""
     from pathlib import Path
 
     import pandas as pd
     import yaml
 
-    from med_unlearning.data.splits import FORGET_TRAIN, RETAIN_TEST
+    from med_unlearning.data.splits import FORGET_TRAIN, RETAIN_TEST, RETAIN_VAL
     from med_unlearning.params.segmentation import SegmentationParams
     from med_unlearning.pipelines.segmentation.nodes import (
         make_training_manifests,
@@ -216,12 +217,15 @@ def test_default_study_holds_out_two_sample_subjects_from_both_models() -> None:
     segmentation = yaml.safe_load((conf / "parameters_segmentation.yml").read_text())
     params = SegmentationParams.model_validate(segmentation["segmentation"])
     ids = MRBrainSSampleParams.model_validate(sample["mrbrains"]).resolved_subject_ids()
-    assert set(params.split.test_subject_ids) == {"2", "3"} <= set(ids)
+    test, val = set(params.split.test_subject_ids), set(params.split.val_subject_ids)
+    assert len(test) >= 4 and len(val) >= 2 and (test | val) <= set(ids)
+    assert set(ids) - test - val == set(MRBRAINS18_TRAINING_IDS)
 
     metadata = pd.DataFrame({"subject_id": ids, "has_segmentation": True})
     roles = split_subjects(metadata, params).set_index("subject_id")["role"]
-    assert roles.loc[["2", "3"]].tolist() == [RETAIN_TEST, RETAIN_TEST]
+    assert set(roles.loc[sorted(test)]) == {RETAIN_TEST}
+    assert set(roles.loc[sorted(val)]) == {RETAIN_VAL}
     assert roles.loc["070"] == FORGET_TRAIN
     for manifest in make_training_manifests(split_subjects(metadata, params)):
-        assert not {"2", "3"} & set(manifest["subject_ids"]), manifest["model"]
+        assert not (test | val) & set(manifest["subject_ids"]), manifest["model"]
         assert manifest["subject_ids"]

@@ -12,8 +12,10 @@ import pytest
 from med_unlearning.data.splits import (
     FORGET_TEST,
     FORGET_TRAIN,
+    FORGET_VAL,
     RETAIN_TEST,
     RETAIN_TRAIN,
+    RETAIN_VAL,
     UNUSED,
     SplitError,
 )
@@ -45,7 +47,9 @@ def test_default_split_forgets_subject_070_and_trains_on_all_labelled_subjects()
         "070": FORGET_TRAIN, "1": RETAIN_TRAIN, "14": RETAIN_TRAIN, "148": RETAIN_TRAIN,
         "4": RETAIN_TRAIN, "5": RETAIN_TRAIN, "7": RETAIN_TRAIN, "9": UNUSED,
     }
-    original, oracle = make_training_manifests(splits)
+    original, oracle, reference = make_training_manifests(splits)
+    assert reference["model"] == "reference"
+    assert reference["subject_ids"] == oracle["subject_ids"]  # the oracle's subjects
     assert original == {
         "model": "original", "subject_ids": ["070", "1", "14", "148", "4", "5", "7"],
         "forget_ids": ["070"],
@@ -70,7 +74,8 @@ def test_forget_by_column_or_query_and_optional_test_subjects() -> None:
     [
         ({"forget": {"ids": ["071"]}}, r"\['071'\].*valid subject ids: \['070', '1', '14'"),
         ({"forget": {"ids": ["9"]}}, r"\['9'\]"),  # exists but has no segm
-        ({"test_subject_ids": ["2"]}, r"test_subject_ids.*\['2'\]"),
+        ({"test_subject_ids": ["2", "1"]}, r"test_subject_ids.*\['2'\].*valid subject ids"),
+        ({"val_subject_ids": ["1", "3"]}, r"val_subject_ids.*\['3'\].*valid subject ids"),
         ({"forget": {"by": "column", "column": "site", "values": ["C"]}}, "no training subject"),
         ({"forget": {"by": "query", "query": "has_segmentation"}}, "every training subject"),
         ({"forget": {"by": "column", "column": "scanner", "values": ["x"]}}, "scanner"),
@@ -79,6 +84,41 @@ def test_forget_by_column_or_query_and_optional_test_subjects() -> None:
 def test_bad_forget_requests_are_clear_errors(split: dict, message: str) -> None:
     with pytest.raises(SplitError, match=message):
         split_subjects(METADATA, _params(**split))
+
+
+def test_validation_subjects_are_whole_subjects_held_out_of_every_model() -> None:
+    splits = split_subjects(METADATA, _params(test_subject_ids=["1"], val_subject_ids=["14", "4"]))
+    roles = splits.set_index("subject_id")["role"]
+    assert roles.loc[["14", "4"]].tolist() == [RETAIN_VAL, RETAIN_VAL]
+    assert roles["1"] == RETAIN_TEST
+    for manifest in make_training_manifests(splits):
+        assert not {"1", "14", "4"} & set(manifest["subject_ids"]), manifest["model"]
+    forget_val = split_subjects(
+        METADATA,
+        _params(forget={"by": "column", "column": "site", "values": ["B"]}, val_subject_ids=["5"]),
+    ).set_index("subject_id")["role"]
+    assert forget_val["5"] == FORGET_VAL and forget_val["148"] == FORGET_TRAIN
+
+
+def test_held_out_ids_absent_from_the_data_are_dropped_with_a_warning(caplog) -> None:
+    """Real MRBrainS18 (7 subjects) with the sample's extra held-out ids: no error."""
+    with caplog.at_level("WARNING"):
+        splits = split_subjects(
+            METADATA, _params(test_subject_ids=["2", "3"], val_subject_ids=["10"])
+        )
+    roles = splits.set_index("subject_id")["role"]
+    assert set(roles) == {RETAIN_TRAIN, FORGET_TRAIN, UNUSED}
+    messages = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert any(
+        "segmentation.split.test_subject_ids" in message and "'2', '3'" in message
+        and "'148'" in message for message in messages
+    ), messages
+    assert any("segmentation.split.val_subject_ids" in message for message in messages)
+
+
+def test_test_and_validation_subjects_must_differ() -> None:
+    with pytest.raises(ParameterError, match=r"segmentation\.split.*share subjects \['1'\]"):
+        validate_section("segmentation", {"split": {"test_subject_ids": ["1"], "val_subject_ids": ["1"]}})
 
 
 def test_parameters_are_validated_with_the_key_named() -> None:
@@ -114,7 +154,7 @@ def test_one_training_pipeline_per_model_under_namespaces() -> None:
         assert {f"segmentation.{model}.train", f"segmentation.{model}.predict"} <= names
         for suffix in ("checkpoint", "history", "predictions", "scores"):
             assert f"segmentation.{model}.{suffix}" in pipeline.all_outputs()
-    assert set(MODELS) == {"original", "oracle"}
+    assert set(MODELS) == {"original", "oracle", "reference"}
     assert pipeline.inputs() == {
         "mrbrains_raw@images", "mrbrains_user_metadata", "params:segmentation", "params:runtime"
     }
@@ -163,10 +203,14 @@ def test_tiny_run_trains_both_models_and_writes_predictions(kedro_session, tmp_p
         predictions = catalog.load("segmentation.original.predictions")
 
     subjects = sorted(splits["subject_id"])
+    training = sorted(splits.loc[splits["role"].isin([RETAIN_TRAIN, FORGET_TRAIN]), "subject_id"])
     assert splits.set_index("subject_id").loc["070", "role"] == FORGET_TRAIN
     original, oracle = checkpoints["original"].metadata, checkpoints["oracle"].metadata
-    assert original.data_manifest == subjects
-    assert oracle.data_manifest == [s for s in subjects if s != "070"]
+    reference = checkpoints["reference"].metadata
+    assert original.data_manifest == training
+    assert oracle.data_manifest == reference.data_manifest == [s for s in training if s != "070"]
+    assert reference.seed == oracle.seed + params.training.reference_seed_offset
+    assert checkpoints["reference"].content_hash != checkpoints["oracle"].content_hash
     assert oracle.extra["excluded_forget_ids"] == ["070"]
     assert original.extra["excluded_forget_ids"] == []
     assert original.task == "segmentation" and original.architecture == params.model.architecture
@@ -189,7 +233,7 @@ def test_tiny_run_trains_both_models_and_writes_predictions(kedro_session, tmp_p
     # Dice on the training subjects rises well above an untrained model's (chance)
     task = SegmentationTask.from_params(params, RuntimeParams(device="cpu"))
     untrained = task.evaluate(task.build_model(), task.load_subjects(raw, subjects))
-    table = scores["original"].set_index("subject_id")
+    table = scores["original"].set_index("subject_id").loc[training]
     assert table["trained_on"].all() and set(table["role"]) == {RETAIN_TRAIN, FORGET_TRAIN}
     assert table["mean_dice"].min() > 0.3
     assert table["mean_dice"].mean() > untrained["mean_dice"].mean() + 0.2

@@ -12,6 +12,10 @@ Roles (:data:`ROLES`):
   on it).
 - ``retain_val`` — validation, taken from the retain side only, so that the oracle never
   sees (nor is tuned on) forget data and both models are validated on the same items.
+- ``forget_val`` — forget-domain items no model trains on and no test uses: the data a
+  selection of unlearning settings may look at (how far a run moved the forget domain),
+  so that no setting is ever chosen on ``forget_test``. Training never validates on them
+  (the oracle's validation stays retain-only).
 - ``retain_test`` / ``forget_test`` — held out; the study's BTA and KTA test sets.
 - ``unused`` — items left over when ``retain_train``/``forget_train`` are capped.
 
@@ -32,6 +36,7 @@ import pandas as pd
 __all__ = [
     "FORGET_TRAIN",
     "FORGET_TEST",
+    "FORGET_VAL",
     "RETAIN_TEST",
     "RETAIN_TRAIN",
     "RETAIN_VAL",
@@ -49,12 +54,13 @@ __all__ = [
 RETAIN_TRAIN = "retain_train"
 FORGET_TRAIN = "forget_train"
 RETAIN_VAL = "retain_val"
+FORGET_VAL = "forget_val"
 RETAIN_TEST = "retain_test"
 FORGET_TEST = "forget_test"
 UNUSED = "unused"
 
 #: Every role an item can get, in reporting order.
-ROLES = (RETAIN_TRAIN, FORGET_TRAIN, RETAIN_VAL, RETAIN_TEST, FORGET_TEST, UNUSED)
+ROLES = (RETAIN_TRAIN, FORGET_TRAIN, RETAIN_VAL, FORGET_VAL, RETAIN_TEST, FORGET_TEST, UNUSED)
 
 ROLE_COLUMN = "role"
 
@@ -150,6 +156,8 @@ class SplitCounts:
         retain_val: retain items for validation (>= 1).
         retain_test: retain items held out for testing (>= 1).
         forget_test: forget items held out for testing (>= 1).
+        forget_val: forget items held out for validation / selection (>= 0; never
+            trained on, never tested on).
         retain_train: cap on retain training items (``None`` = all the rest).
         forget_train: cap on forget training items (``None`` = all the rest).
     """
@@ -159,8 +167,11 @@ class SplitCounts:
     forget_test: int
     retain_train: int | None = None
     forget_train: int | None = None
+    forget_val: int = 0
 
     def __post_init__(self) -> None:
+        if self.forget_val < 0:
+            raise SplitError(f"split count forget_val must be >= 0, got {self.forget_val}")
         for name in ("retain_val", "retain_test", "forget_test"):
             if getattr(self, name) < 1:
                 raise SplitError(
@@ -278,11 +289,11 @@ def assign_roles(
             f"({counts.retain_test}) + retain_val ({counts.retain_val}) + at least 1 for "
             "training: lower the counts or add data"
         )
-    if len(forget_units) < counts.forget_test + 1:
+    if len(forget_units) < counts.forget_test + counts.forget_val + 1:
         raise SplitError(
             f"only {len(forget_units)} forget {unit_name} ({forget_description}); need "
-            f"forget_test ({counts.forget_test}) + at least 1 for training: lower the count "
-            "or add data"
+            f"forget_test ({counts.forget_test}) + forget_val ({counts.forget_val}) + at "
+            "least 1 for training: lower the counts or add data"
         )
     roles = _take(
         retain_units,
@@ -292,7 +303,9 @@ def assign_roles(
     roles.update(
         _take(
             forget_units,
-            [(FORGET_TEST, counts.forget_test), (FORGET_TRAIN, counts.forget_train)],
+            # forget_val after forget_test: adding validation never changes the test items
+            [(FORGET_TEST, counts.forget_test), (FORGET_VAL, counts.forget_val),
+             (FORGET_TRAIN, counts.forget_train)],
         )
     )
     return units.map(roles).rename(ROLE_COLUMN)

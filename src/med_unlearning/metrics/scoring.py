@@ -8,9 +8,12 @@ Sets:
 
 - reconstruction: ``retain_test`` (BTA, held-out retain-anatomy volumes), ``forget_test``
   (KTA, held-out forget-anatomy volumes) and ``forget_train`` (UA, the forget volumes the
-  original model was trained on);
-- segmentation: ``retain`` (retain training subjects), ``forget`` (the forget subjects)
-  and ``test`` (held-out subjects, when the split has any).
+  original model was trained on); also the validation sets ``retain_val`` and
+  ``forget_val`` (trained on by no model, tested on by nothing: what a selection of
+  settings may use);
+- segmentation: ``retain`` (retain training subjects), ``forget`` (the forget subjects),
+  ``test`` (held-out whole subjects, when the split has any) and ``val`` (further held-out
+  whole subjects, ``segmentation.split.val_subject_ids``, for selection).
 
 Scoring also returns a per-*slice* table (columns :data:`SLICE_COLUMNS`) computed from the
 same reconstructions / probabilities, without a second inference pass: reconstruction
@@ -74,12 +77,15 @@ RECON_SETS: Mapping[str, tuple[str, ...]] = {
     "retain_test": ("retain_test",),
     "forget_test": ("forget_test",),
     "forget_train": ("forget_train",),
+    "retain_val": ("retain_val",),
+    "forget_val": ("forget_val",),
 }
 #: Segmentation evaluation set -> split roles it is made of.
 SEGMENTATION_SETS: Mapping[str, tuple[str, ...]] = {
     "retain": ("retain_train",),
     "forget": ("forget_train",),
     "test": ("retain_test", "forget_test"),
+    "val": ("retain_val", "forget_val"),
 }
 
 _HIGHER_IS_BETTER = {

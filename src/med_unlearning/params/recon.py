@@ -56,6 +56,8 @@ class ReconSplitParams(StrictModel):
         retain_val: retain volumes for validation (both models validate on them).
         retain_test: retain volumes held out for testing (the study's brain test, BTA).
         forget_test: forget volumes held out for testing (the study's knee test, KTA).
+        forget_val: forget volumes held out for validation (never trained on, never
+            tested on): what a selection of unlearning settings may look at.
         retain_train: cap on retain training volumes (null = all the rest).
         forget_train: cap on forget training volumes (null = all the rest).
         seed: the split's seed (null = ``runtime.seed``).
@@ -68,6 +70,7 @@ class ReconSplitParams(StrictModel):
     retain_val: int = Field(default=2, ge=1)
     retain_test: int = Field(default=4, ge=1)
     forget_test: int = Field(default=4, ge=1)
+    forget_val: int = Field(default=0, ge=0)
     retain_train: int | None = Field(default=None, ge=1)
     forget_train: int | None = Field(default=None, ge=1)
     seed: int | None = Field(default=None, ge=0)
@@ -79,6 +82,7 @@ class ReconSplitParams(StrictModel):
             retain_val=self.retain_val,
             retain_test=self.retain_test,
             forget_test=self.forget_test,
+            forget_val=self.forget_val,
             retain_train=self.retain_train,
             forget_train=self.forget_train,
         )
@@ -194,15 +198,27 @@ class ReconTrainingParams(StrictModel):
 
 
 class ReconRunParams(StrictModel):
-    """One training run (``original``, ``oracle``): which split roles it trains on."""
+    """One training run (``original``, ``oracle``, ``reference``).
+
+    Attributes:
+        train_roles: the split roles it trains on.
+        seed_offset: added to ``runtime.seed`` for this run's initialisation and data order
+            (the ``reference`` model: the oracle's recipe with another seed).
+    """
 
     train_roles: list[Literal["retain_train", "forget_train"]] = Field(min_length=1)
+    seed_offset: int = Field(default=0, ge=0)
+
+
+def _reference_run() -> ReconRunParams:
+    return ReconRunParams(train_roles=["retain_train"], seed_offset=1)
 
 
 def _default_runs() -> dict[str, ReconRunParams]:
     return {
         "original": ReconRunParams(train_roles=["retain_train", "forget_train"]),
         "oracle": ReconRunParams(train_roles=["retain_train"]),
+        "reference": _reference_run(),
     }
 
 
@@ -245,6 +261,16 @@ class ReconParams(StrictModel):
         missing = sorted({"original", "oracle"} - set(self.runs))
         if missing:
             raise ValueError(f"recon.runs must define {missing} (the pipeline trains both)")
+        if "reference" not in self.runs:  # the oracle's recipe, seed + 1
+            self.runs["reference"] = _reference_run()
+        reference = self.runs["reference"]
+        if list(reference.train_roles) != ["retain_train"] or reference.seed_offset == 0:
+            raise ValueError(
+                "recon.runs.reference must train on [retain_train] only (it never sees a "
+                "forget item: the membership attack's calibration model) with a seed_offset "
+                f"> 0 (another seed than the oracle); got train_roles "
+                f"{list(reference.train_roles)}, seed_offset {reference.seed_offset}"
+            )
         if self.model.architecture == "varnet" and self.model.encoder_cascades is not None:
             if self.model.encoder_cascades > self.model.varnet.num_cascades:
                 raise ValueError(

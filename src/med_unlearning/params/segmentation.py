@@ -93,13 +93,34 @@ class SegmentationSplitParams(StrictModel):
     (role ``retain_test``, or ``forget_test`` if the forget request selects them) to see how
     the models do on unseen brains.
 
+    ``val_subject_ids`` holds further *whole subjects* out of every model's training (role
+    ``retain_val``; ``forget_val`` if the forget request selects them), scored as set ``val``:
+    the data a selection of settings may use, so nothing is ever chosen on ``test``.
+
+    Ids of ``test_subject_ids`` / ``val_subject_ids`` that the data folder does not have are
+    dropped with a WARNING naming the key and the subjects found, provided *none* of the
+    key's ids exist (the sample data's extra subjects on the 7 real MRBrainS18 training
+    subjects); a key with some ids present and others absent is an error (a typo).
+
     Attributes:
         forget: the forget request.
-        test_subject_ids: subjects used by neither model for training.
+        test_subject_ids: whole subjects used by no model for training: the ``test`` set.
+        val_subject_ids: whole subjects used by no model for training: the ``val`` set.
     """
 
     forget: SegmentationForgetParams = Field(default_factory=SegmentationForgetParams)
     test_subject_ids: list[str] = Field(default_factory=list)
+    val_subject_ids: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> SegmentationSplitParams:
+        both = sorted(set(self.test_subject_ids) & set(self.val_subject_ids))
+        if both:
+            raise ValueError(
+                f"test_subject_ids and val_subject_ids share subjects {both}; a held-out "
+                "subject is either test or validation"
+            )
+        return self
 
 
 class SegmentationModelParams(StrictModel):
@@ -173,6 +194,8 @@ class SegmentationTrainingParams(StrictModel):
         grad_clip_norm: clip the gradient norm (``null`` = no clipping).
         validation_interval: compute Dice on the training subjects every this many epochs
             (whole volumes, sliding window); 0 = never (the history then has losses only).
+        reference_seed_offset: the ``reference`` model (the oracle's recipe and subjects)
+            is seeded with ``runtime.seed`` + this.
     """
 
     epochs: PositiveInt = 20
@@ -185,6 +208,7 @@ class SegmentationTrainingParams(StrictModel):
     optimizer: SegmentationOptimizerParams = Field(default_factory=SegmentationOptimizerParams)
     grad_clip_norm: PositiveFloat | None = None
     validation_interval: int = Field(default=0, ge=0)
+    reference_seed_offset: PositiveInt = 1
 
 
 class SegmentationInferenceParams(StrictModel):

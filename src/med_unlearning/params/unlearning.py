@@ -9,7 +9,8 @@ task, and out-of-range values are errors at session start.
 
 The grid's shape (which runs and sweep variants exist) is fixed in code
 (:mod:`med_unlearning.unlearning.grid`); ``retain_fractions`` and ``horizons`` give the
-numbers of its sweep variants and must name exactly the variants the code defines.
+numbers of its sweep variants and must name exactly the variants the code defines;
+``seeds`` gives the seed offsets of the seed repeats (``seed1``, ``seed2``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ from med_unlearning.unlearning.engine import prepare_strategy
 from med_unlearning.unlearning.grid import (
     DEFAULT_HORIZONS,
     DEFAULT_RETAIN_FRACTIONS,
+    DEFAULT_SEED_OFFSETS,
     HORIZON_SWEEP,
     RETAIN_SWEEP,
+    SEED_SWEEP,
     Sweep,
     UnlearningRunSpec,
     study_runs,
 )
+from med_unlearning.unlearning.registry import get_strategy
 from med_unlearning.unlearning.requests import ForgetRequest, ForgetRequestError
 
 __all__ = [
@@ -115,6 +119,8 @@ class TaskUnlearningParams(StrictModel):
             ``retain_fraction`` of their own.
         retain_fractions: retain fraction of each retain-sweep variant (``r1`` … ``r100``).
         horizons: epochs of each horizon variant (``short``, ``long``).
+        seeds: seed offset of each seed-repeat variant (``seed1``, ``seed2``): run
+            ``<strategy>_seed<k>`` uses the run seed + this (distinct, > 0).
         strategies: strategy name -> its parameters block.
     """
 
@@ -129,6 +135,7 @@ class TaskUnlearningParams(StrictModel):
         default_factory=lambda: dict(DEFAULT_RETAIN_FRACTIONS)
     )
     horizons: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_HORIZONS))
+    seeds: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SEED_OFFSETS))
     strategies: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("retain_fractions")
@@ -147,6 +154,16 @@ class TaskUnlearningParams(StrictModel):
         bad = {name: epochs for name, epochs in value.items() if epochs < 1}
         if bad:
             raise ValueError(f"horizon epochs must be >= 1; got {bad}")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: dict[str, int]) -> dict[str, int]:
+        _same_variants(SEED_SWEEP, value, "seeds")
+        if any(offset < 1 for offset in value.values()) or len(set(value.values())) != len(value):
+            raise ValueError(
+                f"seed offsets must be distinct and >= 1 (0 is the main run's seed); got {value}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -170,11 +187,29 @@ class TaskUnlearningParams(StrictModel):
         return self
 
     def raw_strategy_params(self, spec: UnlearningRunSpec) -> dict[str, Any]:
-        """The run's raw parameters: the strategy's block plus the sweep variant's override."""
+        """The run's raw parameters: the strategy's block plus the sweep variant's override.
+
+        Retain-fraction variants of paired strategies run with ``pairing: forget``, so every
+        fraction takes the same number of forget steps (only the retain side varies). Seed
+        variants change the run's seed (:meth:`run_seed`), not a strategy parameter.
+        """
         block = dict(self.strategies.get(spec.strategy) or {})
-        if spec.sweep is not None and spec.variant is not None:
-            block[spec.sweep.parameter] = self.sweep_value(spec.sweep, spec.variant)
+        if spec.sweep is None or spec.variant is None or spec.sweep.name == SEED_SWEEP.name:
+            return block
+        block[spec.sweep.parameter] = self.sweep_value(spec.sweep, spec.variant)
+        if spec.sweep.name == RETAIN_SWEEP.name:
+            model = get_strategy(spec.strategy).params_model
+            if "pairing" in getattr(model, "model_fields", {}):
+                block["pairing"] = "forget"
         return block
+
+    def run_seed(self, spec: UnlearningRunSpec, runtime_seed: int) -> int:
+        """The seed of a run: ``seed`` (else ``runtime_seed``), plus the offset of a seed
+        repeat (``seeds[<variant>]``)."""
+        seed = runtime_seed if self.seed is None else self.seed
+        if spec.sweep is not None and spec.sweep.name == SEED_SWEEP.name:
+            seed += self.seeds[str(spec.variant)]
+        return seed
 
     def strategy_params(self, spec: UnlearningRunSpec) -> BaseModel:
         """The run's typed parameters (validated by the strategy's model)."""
@@ -188,9 +223,11 @@ class TaskUnlearningParams(StrictModel):
 
     def sweep_value(self, sweep: Sweep, variant: str) -> Any:
         """The number behind a sweep variant (a retain fraction, an epoch count)."""
-        values = {RETAIN_SWEEP.name: self.retain_fractions, HORIZON_SWEEP.name: self.horizons}[
-            sweep.name
-        ]
+        values = {
+            RETAIN_SWEEP.name: self.retain_fractions,
+            HORIZON_SWEEP.name: self.horizons,
+            SEED_SWEEP.name: self.seeds,
+        }[sweep.name]
         return values[variant]
 
 

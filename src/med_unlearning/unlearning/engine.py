@@ -21,6 +21,14 @@ strategy:
 
 Strategies that combine finished runs (model composition) declare which runs they need with
 :func:`declare_combined_runs`; the pipeline feeds those runs' checkpoints as ``others``.
+
+**Cost rule** (every run, both sides of the comparison): a run's cost ``wall_time_s`` is
+its optimisation wall time — the strategy's own loop, after the models are built, without
+validation or evaluation (training likewise excludes per-epoch validation,
+:class:`~med_unlearning.training.TrainingResult`). A strategy that combines finished runs
+(composition, interpolation) needs them, so its cost adds theirs (the original excluded:
+it exists anyway). A retain-sweep variant whose retain subset equals a smaller fraction's
+is not run again: :func:`alias_outcome` records it as an alias (cost 0).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +73,8 @@ __all__ = [
     "StrategyParameterError",
     "UnlearningOutcome",
     "UnlearningPlan",
+    "alias_outcome",
+    "alias_target",
     "combined_runs",
     "declare_combined_runs",
     "model_from_checkpoint",
@@ -247,6 +257,117 @@ def plan_unlearning(
     return UnlearningPlan(resolved, retain, fraction)
 
 
+def alias_target(
+    variant: str,
+    fractions: Mapping[str, float],
+    retain_ids_for: Callable[[float], Sequence[str]],
+) -> str | None:
+    """The smallest retain-sweep variant whose retain subset equals ``variant``'s, if any.
+
+    Two fractions of a small retain pool can resolve to the same items (e.g. 1 % and 5 % of
+    20 volumes are both one volume); the larger one would then repeat the smaller one's run
+    exactly. Deterministic: it depends only on the fractions and ``retain_ids_for`` (the
+    seeded subset drawn for a fraction).
+
+    Args:
+        variant: the variant being run (``r5``).
+        fractions: every variant's fraction, in the sweep's order.
+        retain_ids_for: the retain ids a fraction resolves to.
+
+    Returns:
+        The variant to alias (``r1``), or ``None`` when ``variant``'s subset is new.
+    """
+    order = list(fractions)
+    own = float(fractions[variant])
+    own_ids = sorted(map(str, retain_ids_for(own)))
+    smaller = sorted(
+        (name for name in order if name != variant and (
+            float(fractions[name]) < own
+            or (float(fractions[name]) == own and order.index(name) < order.index(variant))
+        )),
+        key=lambda name: (float(fractions[name]), order.index(name)),
+    )
+    for name in smaller:
+        if sorted(map(str, retain_ids_for(float(fractions[name])))) == own_ids:
+            return name
+    return None
+
+
+def alias_outcome(
+    original: ModelCheckpoint,
+    strategy: str,
+    params: BaseModel,
+    *,
+    task_name: str,
+    run_name: str,
+    variant: str,
+    alias_of: str,
+    forget_ids: Sequence[str],
+    retain_ids: Sequence[str],
+    seed: int,
+    request: Mapping[str, Any] | None = None,
+) -> UnlearningOutcome:
+    """The record of a run that was not trained because it equals run ``alias_of``.
+
+    The checkpoint holds no weights (use ``alias_of``'s) and a lineage whose
+    ``extra["alias_of"]`` names that run; its cost is 0. The evaluation leaves alias runs
+    out of the results and costs and labels the run they merge into (``r1 = r5``).
+    """
+    spec = get_strategy(strategy)
+    summary = {
+        "run": run_name,
+        "variant": variant,
+        "family": spec.family,
+        "alias_of": alias_of,
+        "retain_fraction": getattr(params, "retain_fraction", None),
+    }
+    extra = dict(original.metadata.extra)
+    for key in ("run", "model"):
+        if key in extra:
+            extra[key] = run_name
+    extra["unlearning"] = summary
+    extra["alias_of"] = alias_of
+    checkpoint = ModelCheckpoint(
+        state_dict={},
+        metadata=CheckpointMetadata(
+            task=original.metadata.task,
+            architecture=original.metadata.architecture,
+            architecture_params=dict(original.metadata.architecture_params),
+            data_manifest=[str(item) for item in retain_ids],
+            parent_hash=original.content_hash,
+            strategy=spec.name,
+            strategy_params=_jsonable(params.model_dump(mode="json")),
+            forget_ids=[str(item) for item in forget_ids],
+            wall_time_s=0.0,
+            epochs=0,
+            seed=int(seed),
+            extra=_jsonable(extra),
+        ),
+    )
+    logger.info(
+        "unlearning.%s.%s: same retain subset as run %s; not run again (alias, cost 0)",
+        task_name, run_name, alias_of,
+    )
+    record = _jsonable({
+        "schema": RECORD_SCHEMA,
+        "task": task_name,
+        "run": run_name,
+        "strategy": spec.name,
+        "variant": variant,
+        "alias_of": alias_of,
+        "request": dict(request or {}),
+        "forget_ids": list(map(str, forget_ids)),
+        "retain_ids": list(map(str, retain_ids)),
+        "parent": {"hash": original.content_hash},
+        "cost": {"wall_time_s": 0.0},
+        "params": params.model_dump(mode="json"),
+        "seed": int(seed),
+        "verification": None,
+    })
+    history = pd.DataFrame({"run": [run_name], "strategy": [spec.name], "alias_of": [alias_of]})
+    return UnlearningOutcome(checkpoint=checkpoint, history=history, record=record)
+
+
 def _frozen_copy(model: nn.Module) -> nn.Module:
     frozen = copy.deepcopy(model).eval()
     frozen.requires_grad_(False)
@@ -417,7 +538,9 @@ def run_unlearning(
     result = spec.fn(run, typed)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    wall_time = time.perf_counter() - start
+    own_time = time.perf_counter() - start
+    components = _component_costs(params=typed, others=others or {})
+    wall_time = own_time + sum(components.values())
     if state_dict_hash(frozen.state_dict()) != parent_hash:
         raise RuntimeError(
             f"{description}: strategy {spec.name!r} modified the frozen copy of the original; "
@@ -433,6 +556,8 @@ def run_unlearning(
         "family": spec.family,
         "retain_fraction": getattr(typed, "retain_fraction", None) if retain_loader else None,
         "setup_time_s": setup_time,
+        "own_wall_time_s": own_time,
+        "component_wall_time_s": components,
         "reference_wall_time_s": reference_time,
         "fraction_of_retraining": wall_time / reference_time if reference_time else None,
         "final": _last_row(history),
@@ -478,6 +603,25 @@ def run_unlearning(
         record["unlearned"]["hash"][:12],
     )
     return UnlearningOutcome(checkpoint=checkpoint, history=history, record=record)
+
+
+def _component_costs(
+    params: BaseModel, others: Mapping[str, ModelCheckpoint]
+) -> dict[str, float]:
+    """The costs of the finished runs a combining strategy used (by run name).
+
+    The runs are those its parameters require (``required_runs()``), else every run it was
+    given; the original is never one of them.
+    """
+    required = getattr(params, "required_runs", None)
+    names = list(required()) if callable(required) else list(others)
+    costs = {}
+    for name in names:
+        if name not in others:
+            continue
+        wall_time = others[name].metadata.wall_time_s
+        costs[name] = float(wall_time) if wall_time is not None else 0.0
+    return costs
 
 
 def _check_run_inputs(
@@ -582,6 +726,8 @@ def _erasure_record(
             },
             "cost": {
                 "wall_time_s": meta.wall_time_s,
+                "own_wall_time_s": summary["own_wall_time_s"],
+                "component_wall_time_s": summary["component_wall_time_s"],
                 "setup_time_s": summary["setup_time_s"],
                 "retraining_wall_time_s": summary["reference_wall_time_s"],
                 "fraction_of_retraining": summary["fraction_of_retraining"],

@@ -13,7 +13,18 @@ strategy's parameters, the retain fraction of sweep variant ``r10``, the epochs 
   the fractions are ``unlearning.<task>.retain_fractions``);
 - :data:`HORIZON_SWEEP`: the segmentation study's two epoch horizons for every strategy of
   the segmentation study (``noisy_label_short``, ``noisy_label_long``…; epochs from
-  ``unlearning.<task>.horizons``; the study's 20 and 50 in ``conf/gpu``).
+  ``unlearning.<task>.horizons``; the study's 20 and 50 in ``conf/gpu``);
+- :data:`SEED_SWEEP`: seed repeats of the main methods (:data:`SEED_REPEATED`), runs
+  ``nl_ft_seed1``, ``nl_ft_seed2`` (methods ``nl_ft@seed1``… in the results), whose
+  parameter is the run's seed: ``unlearning.<task>.seed`` (or ``runtime.seed``) plus
+  ``unlearning.<task>.seeds[<variant>]``. With the main run they give three seeds per
+  method. Which methods are repeated is part of the grid's shape, so it is set here.
+
+The retain-fraction sweep keeps the forget-side budget fixed: its paired strategies run
+with ``pairing: forget`` (an epoch is one pass over the forget batches at every fraction;
+:meth:`~med_unlearning.params.unlearning.TaskUnlearningParams.raw_strategy_params`). FT has
+no forget side: its epochs are passes over the retain subset, so its cost grows with the
+fraction.
 
 Each run is a Kedro namespace ``unlearning.<task>.<run>`` writing
 ``unlearning.<task>.<run>.checkpoint``, ``.history`` and ``.erasure_request``.
@@ -33,8 +44,11 @@ from med_unlearning.unlearning.registry import available_strategies, get_strateg
 __all__ = [
     "DEFAULT_HORIZONS",
     "DEFAULT_RETAIN_FRACTIONS",
+    "DEFAULT_SEED_OFFSETS",
     "HORIZON_SWEEP",
     "RETAIN_SWEEP",
+    "SEED_REPEATED",
+    "SEED_SWEEP",
     "SWEEPS",
     "Sweep",
     "UnlearningRunSpec",
@@ -90,7 +104,20 @@ HORIZON_SWEEP = Sweep(
     families=MappingProxyType({"segmentation": ("segmentation_study",)}),
 )
 
-SWEEPS = (RETAIN_SWEEP, HORIZON_SWEEP)
+#: The main methods repeated over extra seeds, per task (sized for the CPU budget).
+SEED_REPEATED = MappingProxyType(
+    {"recon": ("nl_ft", "ga_l1_ft"), "segmentation": ("noisy_label",)}
+)
+
+#: Seed repeats of the main methods (seed offsets in ``seeds``).
+SEED_SWEEP = Sweep(
+    name="seed",
+    parameter="seed",
+    variants=("seed1", "seed2"),
+    strategies=SEED_REPEATED,
+)
+
+SWEEPS = (RETAIN_SWEEP, HORIZON_SWEEP, SEED_SWEEP)
 
 #: Fractions the variant names stand for (the defaults of ``retain_fractions``).
 DEFAULT_RETAIN_FRACTIONS = MappingProxyType(
@@ -98,6 +125,8 @@ DEFAULT_RETAIN_FRACTIONS = MappingProxyType(
 )
 #: The segmentation study's horizons (the defaults of ``horizons``).
 DEFAULT_HORIZONS = MappingProxyType({"short": 20, "long": 50})
+#: Seed offsets of the seed repeats (the defaults of ``seeds``), added to the run seed.
+DEFAULT_SEED_OFFSETS = MappingProxyType({"seed1": 1, "seed2": 2})
 
 
 @dataclass(frozen=True)

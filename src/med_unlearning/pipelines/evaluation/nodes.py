@@ -30,6 +30,8 @@ from med_unlearning.reporting.figures import figure_to_png
 from med_unlearning.reporting.report import FigureEntry, build_report_context, render_report
 
 __all__ = [
+    "alias_of",
+    "merged_label",
     "method_name",
     "build_figures",
     "collect_task_scores",
@@ -53,6 +55,32 @@ def method_name(strategy: str, variant: str | None) -> str:
     return strategy if not variant else f"{strategy}@{variant}"
 
 
+def alias_of(checkpoint: ModelCheckpoint) -> str | None:
+    """The method a retain-sweep alias checkpoint stands for (``nl_ft@r1``), else ``None``.
+
+    An alias run was not trained: its retain subset equals a smaller fraction's (see
+    :func:`~med_unlearning.unlearning.engine.alias_outcome`); its lineage names that run.
+    """
+    target = checkpoint.metadata.extra.get("alias_of")
+    if not target:
+        return None
+    strategy = checkpoint.metadata.strategy or ""
+    variant = str(target)[len(strategy) + 1 :] if str(target).startswith(f"{strategy}_") else None
+    return method_name(strategy, variant) if variant else str(target)
+
+
+def _alias(task: str, method: str, target: str) -> ModelScores:
+    logger.info(
+        "evaluation: %s/%s is an alias of %s (same retain subset): scored once, as %s",
+        task, method, target, target,
+    )
+    return ModelScores(
+        results=_EMPTY.copy(),
+        examples={},
+        cost={"task": task, "method": method, "wall_time_s": 0.0, "alias_of": target},
+    )
+
+
 def _missing(task: str, method: str) -> ModelScores:
     logger.warning(
         "evaluation: no checkpoint for %s/%s (the run did not happen); the report lists it "
@@ -73,6 +101,9 @@ def make_recon_score_node(method: str, sweep: str | None) -> Callable[..., Model
     ) -> ModelScores:
         if checkpoint is None:
             return _missing("recon", method)
+        target = alias_of(checkpoint)
+        if target is not None:
+            return _alias("recon", method, target)
         return score_recon_checkpoint(
             checkpoint,
             method,
@@ -84,7 +115,10 @@ def make_recon_score_node(method: str, sweep: str | None) -> Callable[..., Model
             sweep=sweep,
         )
 
-    score_recon_model.__doc__ = f"Score recon model {method!r} on BTA, KTA and UA volumes."
+    score_recon_model.__doc__ = (
+        f"Score recon model {method!r} on BTA, KTA and UA volumes and the retain/forget "
+        "validation volumes."
+    )
     return score_recon_model
 
 
@@ -100,6 +134,9 @@ def make_segmentation_score_node(method: str, sweep: str | None) -> Callable[...
     ) -> ModelScores:
         if checkpoint is None:
             return _missing("segmentation", method)
+        target = alias_of(checkpoint)
+        if target is not None:
+            return _alias("segmentation", method, target)
         return score_segmentation_checkpoint(
             checkpoint, method, subjects, splits, params, runtime, sweep=sweep
         )
@@ -115,9 +152,16 @@ def collect_task_scores(
 ]:
     """Stack the per-model scores of one task.
 
+    Alias runs (retain-sweep fractions that resolved to the retain subset of a smaller
+    fraction, never trained) are left out of every table; the run they equal gets the
+    merged label in the cost table's ``merged`` column (e.g. ``r1 = r5``), so no sweep
+    shows a point twice.
+
     Returns:
-        The tidy results table, the cost table (``task``, ``method``, ``wall_time_s``),
-        the example slices ``{case: {method: {kind: array}}}`` and the per-slice table
+        The tidy results table, the cost table (``task``, ``method``, ``wall_time_s``:
+        optimisation wall time without validation/evaluation, composite runs including
+        their components; ``merged``), the example slices ``{case: {method: {kind:
+        array}}}`` and the per-slice table
         (:data:`~med_unlearning.metrics.scoring.SLICE_COLUMNS`, the attack's slice items).
     """
     tables = [item.results for item in scores.values() if not item.results.empty]
@@ -126,15 +170,30 @@ def collect_task_scores(
     slices = (
         pd.concat(slice_tables, ignore_index=True) if slice_tables else _EMPTY_SLICES.copy()
     )
+    merged: dict[str, list[str]] = {}
+    for item in scores.values():
+        if item.cost.get("alias_of"):
+            merged.setdefault(str(item.cost["alias_of"]), []).append(str(item.cost["method"]))
     costs = pd.DataFrame(
-        [item.cost for item in scores.values() if item.cost],
+        [item.cost for item in scores.values() if item.cost and not item.cost.get("alias_of")],
         columns=["task", "method", "wall_time_s"],
     )
+    costs["merged"] = [
+        merged_label(method, merged.get(str(method), [])) for method in costs["method"]
+    ]
     examples: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for method, item in scores.items():
         for case, arrays in item.examples.items():
             examples.setdefault(case, {})[method] = arrays
     return results, costs, examples, slices
+
+
+def merged_label(method: str, aliases: list[str]) -> str:
+    """``r1 = r5`` for a run that also stands for ``aliases``; empty without aliases."""
+    if not aliases:
+        return ""
+    names = [method, *sorted(aliases)]
+    return " = ".join(name.split("@", 1)[-1] for name in names)
 
 
 def study_tables(

@@ -11,8 +11,9 @@ attack membership, and write tables, figures, the study report and verified eras
     ─► evaluation.build_figures ─► PNGs ─► evaluation.write_report ─► study_report.md/.html
     ─► evaluation.verified_erasure_requests.<task> ─► verified erasure-request records
 
-The models evaluated are the grid of :mod:`med_unlearning.unlearning.grid` plus ``original``
-and ``oracle`` (the exact answer). A run whose checkpoint does not exist is reported as
+The models evaluated are the grid of :mod:`med_unlearning.unlearning.grid` (seed repeats
+``<strategy>@seed<k>`` included) plus ``original``, ``oracle`` (the exact answer) and
+``reference`` (the oracle retrained with another seed). A run whose checkpoint does not exist is reported as
 missing rather than failing the evaluation.
 """
 
@@ -45,6 +46,9 @@ def evaluated_models(task: str) -> dict[str, tuple[str, str | None]]:
     models: dict[str, tuple[str, str | None]] = {
         "original": (f"{task}.original.checkpoint", None),
         "oracle": (f"{task}.oracle.checkpoint", None),
+        # the oracle's recipe with another seed: the seed-noise floor of the oracle gaps and
+        # the membership attack's difficulty calibration (it never saw a forget item)
+        "reference": (f"{task}.reference.checkpoint", None),
     }
     for spec in study_runs(task):
         sweep = spec.sweep.name if spec.sweep is not None else None

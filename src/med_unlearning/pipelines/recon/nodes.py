@@ -89,7 +89,7 @@ def split_recon_volumes(
 
 
 def _training_settings(
-    params: ReconParams, runtime: RuntimeParams, description: str
+    params: ReconParams, runtime: RuntimeParams, description: str, seed: int | None = None
 ) -> ReconTrainingSettings:
     training = params.training
     return ReconTrainingSettings(
@@ -103,7 +103,7 @@ def _training_settings(
         plateau_patience=training.scheduler.patience,
         max_steps_per_epoch=training.max_steps_per_epoch,
         cache_volumes=training.cache_volumes,
-        seed=runtime.seed,
+        seed=runtime.seed if seed is None else seed,
         device=runtime.device,
         precision=runtime.precision,
         num_workers=runtime.num_workers,
@@ -129,7 +129,10 @@ def train_recon_run(
     params: ReconParams,
     runtime: RuntimeParams,
 ) -> tuple[ModelCheckpoint, pd.DataFrame]:
-    """Train run ``run_name`` (``original``, ``oracle``) on its split roles.
+    """Train run ``run_name`` (``original``, ``oracle``, ``reference``) on its split roles.
+
+    Every run validates on ``retain_val`` only (never on forget-domain items) and is seeded
+    with ``runtime.seed + seed_offset`` (the ``reference``: the oracle's recipe, seed + 1).
 
     Returns:
         The checkpoint (weights + lineage: architecture, the training volume ids, wall time,
@@ -146,7 +149,8 @@ def train_recon_run(
             f"recon.{run_name}: the splits table has no volume with roles {run.train_roles}"
         )
     task = ReconTask.from_params(params)
-    settings = _training_settings(params, runtime, description=f"recon.{run_name}")
+    seed = runtime.seed + run.seed_offset
+    settings = _training_settings(params, runtime, description=f"recon.{run_name}", seed=seed)
     model, result = fit_recon_model(
         task, volumes, train_ids, val_ids, _undersampler(params), settings
     )
@@ -159,7 +163,7 @@ def train_recon_run(
         data_manifest=train_ids,
         wall_time_s=float(result.wall_time_s),
         epochs=int(result.epochs_run),
-        seed=runtime.seed,
+        seed=seed,
         extra={
             "run": run_name,
             "train_roles": list(run.train_roles),

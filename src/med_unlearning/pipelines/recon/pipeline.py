@@ -5,11 +5,15 @@
     fastmri_raw@volumes ─► build_fastmri_metadata ─► fastmri_metadata
     fastmri_metadata ─► recon.split_volumes ─► recon.splits
     recon.splits ─► recon.original.train_model ─► recon.original.checkpoint, .history
-                 └► recon.oracle.train_model   ─► recon.oracle.checkpoint,   .history
+                 ├► recon.oracle.train_model   ─► recon.oracle.checkpoint,   .history
+                 └► recon.reference.train_model ─► recon.reference.checkpoint, .history
     checkpoint ─► recon.<run>.reconstruct_volumes ─► recon.<run>.reconstructions (optional)
 
 ``original`` trains on ``retain_train`` + ``forget_train``, ``oracle`` on ``retain_train``
-only (``recon.runs`` in the parameters). Both are instances of one namespaced template.
+only, ``reference`` exactly like the oracle with another seed (``runtime.seed + 1``): the
+seed-noise floor of the oracle gaps and the membership attack's calibration model; it never
+sees a forget item (``recon.runs`` in the parameters). All are instances of one namespaced
+template.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from med_unlearning.pipelines.recon.nodes import (
 __all__ = ["RUNS", "create_pipeline", "training_pipeline"]
 
 #: The training runs, each a namespace ``recon.<run>`` (see ``recon.runs`` in parameters).
-RUNS = ("original", "oracle")
+RUNS = ("original", "oracle", "reference")
 
 _PARAMETERS = {"params:recon", "params:runtime"}
 

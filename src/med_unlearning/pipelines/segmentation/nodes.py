@@ -24,8 +24,10 @@ from med_unlearning.data.seg_dataset import SubjectVolume
 from med_unlearning.data.splits import (
     FORGET_TEST,
     FORGET_TRAIN,
+    FORGET_VAL,
     RETAIN_TEST,
     RETAIN_TRAIN,
+    RETAIN_VAL,
     ROLE_COLUMN,
     UNUSED,
     ForgetSelector,
@@ -42,6 +44,7 @@ __all__ = [
     "ID_COLUMN",
     "forget_selector",
     "load_segmentation_subjects",
+    "held_out_ids",
     "make_training_manifests",
     "predict_segmentation_subjects",
     "split_subjects",
@@ -51,8 +54,14 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ID_COLUMN = "subject_id"
-#: Roles each model trains on.
-TRAINING_ROLES = {"original": (RETAIN_TRAIN, FORGET_TRAIN), "oracle": (RETAIN_TRAIN,)}
+#: Roles each model trains on. ``reference``: the oracle's recipe and subjects with another
+#: seed (``runtime.seed + segmentation.training.reference_seed_offset``): the seed-noise floor
+#: and the membership attack's calibration model; it never sees a forget subject.
+TRAINING_ROLES = {
+    "original": (RETAIN_TRAIN, FORGET_TRAIN),
+    "oracle": (RETAIN_TRAIN,),
+    "reference": (RETAIN_TRAIN,),
+}
 
 
 def _typed(model: type, value: Any) -> Any:
@@ -72,17 +81,21 @@ def forget_selector(params: SegmentationForgetParams) -> ForgetSelector:
 def split_subjects(metadata: pd.DataFrame, params: SegmentationParams) -> pd.DataFrame:
     """Give every MRBrainS18 subject a role.
 
-    Labelled subjects train both models (``retain_train``) or only the original
-    (``forget_train``, selected by ``segmentation.split.forget``); subjects listed in
-    ``segmentation.split.test_subject_ids`` train neither (``retain_test`` / ``forget_test``);
-    subjects without ``segm`` are ``unused``.
+    Labelled subjects train every model (``retain_train``) or only the original
+    (``forget_train``, selected by ``segmentation.split.forget``); whole subjects listed in
+    ``segmentation.split.test_subject_ids`` train none (``retain_test`` / ``forget_test``),
+    nor do those of ``val_subject_ids`` (``retain_val`` / ``forget_val``); subjects without
+    ``segm`` are ``unused``. Held-out ids the data does not have are dropped with a warning
+    when none of their key's ids exist (see
+    :class:`~med_unlearning.params.segmentation.SegmentationSplitParams`).
 
     Returns:
         ``subject_id``, ``role``, ``has_segmentation`` — one row per subject, sorted by id.
 
     Raises:
-        SplitError: an unknown forget or test subject id (listing the valid ones), a forget
-            subject without labels, or a forget set that is empty or leaves nothing to retain.
+        SplitError: an unknown forget subject id, a held-out key naming some existing and
+            some unknown subjects (listing the valid ones), a forget subject without labels,
+            or a forget set that is empty or leaves nothing to retain.
     """
     params = _typed(SegmentationParams, params)
     if ID_COLUMN not in metadata.columns:
@@ -98,15 +111,20 @@ def split_subjects(metadata: pd.DataFrame, params: SegmentationParams) -> pd.Dat
         labelled = pd.Series(True, index=metadata.index)
     valid = sorted(metadata.loc[labelled, ID_COLUMN])
     split = params.split
-    requested = {"segmentation.split.test_subject_ids": split.test_subject_ids}
+    held_out = {
+        "segmentation.split.test_subject_ids": held_out_ids(
+            "segmentation.split.test_subject_ids", split.test_subject_ids, valid
+        ),
+        "segmentation.split.val_subject_ids": held_out_ids(
+            "segmentation.split.val_subject_ids", split.val_subject_ids, valid
+        ),
+    }
     if split.forget.by == "ids":
-        requested["segmentation.split.forget.ids"] = split.forget.ids
-    for key, ids in requested.items():
-        unknown = [subject for subject in ids if subject not in valid]
+        unknown = [subject for subject in split.forget.ids if subject not in valid]
         if unknown:
             raise SplitError(
-                f"{key}: subjects {unknown} are not labelled MRBrainS18 subjects of the data "
-                f"folder; valid subject ids: {valid}"
+                f"segmentation.split.forget.ids: subjects {unknown} are not labelled MRBrainS18 "
+                f"subjects of the data folder; valid subject ids: {valid}"
             )
     selector = forget_selector(split.forget)
     is_forget = selector.select(metadata, ID_COLUMN).to_numpy(dtype=bool)
@@ -116,8 +134,9 @@ def split_subjects(metadata: pd.DataFrame, params: SegmentationParams) -> pd.Dat
             f"The forget request ({selector.describe()}) selects subjects without segm.nii.gz "
             f"{unlabeled_forget}; only labelled training subjects can be forgotten"
         )
-    is_test = metadata[ID_COLUMN].isin(split.test_subject_ids).to_numpy()
-    is_training = labelled.to_numpy() & ~is_test
+    is_test = metadata[ID_COLUMN].isin(held_out["segmentation.split.test_subject_ids"]).to_numpy()
+    is_val = metadata[ID_COLUMN].isin(held_out["segmentation.split.val_subject_ids"]).to_numpy()
+    is_training = labelled.to_numpy() & ~is_test & ~is_val
     if not (is_forget & is_training).any():
         raise SplitError(
             f"The forget request ({selector.describe()}) selects no training subject; "
@@ -133,6 +152,8 @@ def split_subjects(metadata: pd.DataFrame, params: SegmentationParams) -> pd.Dat
     roles[is_training & is_forget] = FORGET_TRAIN
     roles[is_test & ~is_forget] = RETAIN_TEST
     roles[is_test & is_forget] = FORGET_TEST
+    roles[is_val & ~is_forget] = RETAIN_VAL
+    roles[is_val & is_forget] = FORGET_VAL
     table = pd.DataFrame(
         {ID_COLUMN: metadata[ID_COLUMN], ROLE_COLUMN: roles, "has_segmentation": labelled}
     )
@@ -145,8 +166,37 @@ def split_subjects(metadata: pd.DataFrame, params: SegmentationParams) -> pd.Dat
     return table
 
 
+def held_out_ids(key: str, ids: list[str], valid: list[str]) -> list[str]:
+    """The ids of a held-out key (test/val subjects) that the data folder has.
+
+    All-or-nothing: when *none* of ``ids`` exist (e.g. the sample data's extra subjects
+    ``2``, ``3``… on the 7 real MRBrainS18 training subjects) they are dropped with a
+    WARNING naming the key and the subjects found; when some exist and some do not, it is
+    a typo and an error.
+
+    Raises:
+        SplitError: some but not all of ``ids`` are labelled subjects of the data.
+    """
+    unknown = [subject for subject in ids if subject not in valid]
+    if not unknown:
+        return list(ids)
+    if len(unknown) < len(ids):
+        raise SplitError(
+            f"{key}: subjects {unknown} are not labelled MRBrainS18 subjects of the data "
+            f"folder (the others of {list(ids)} are); valid subject ids: {valid}"
+        )
+    logger.warning(
+        "%s: none of %s are labelled subjects of the data folder (found %s); holding out "
+        "nothing for this key (the sample data's extra subjects are absent from real "
+        "MRBrainS18: hold a real subject out with e.g. %s=[148])",
+        key, list(ids), valid, key,
+    )
+    return []
+
+
 def make_training_manifests(splits: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
-    """What the original and the oracle train on: ``{"model", "subject_ids", "forget_ids"}``."""
+    """What each model (original, oracle, reference) trains on: ``{"model", "subject_ids",
+    "forget_ids"}``."""
     forget_ids = ids_with_roles(splits, [FORGET_TRAIN], ID_COLUMN)
     manifests = tuple(
         {
@@ -186,7 +236,8 @@ def train_segmentation_model(
     model_name = str(manifest["model"])
     train_ids = list(manifest["subject_ids"])
     training = params.training
-    seed_everything(runtime.seed, runtime.deterministic)
+    seed = runtime.seed + (training.reference_seed_offset if model_name == "reference" else 0)
+    seed_everything(seed, runtime.deterministic)
     if runtime.cudnn_benchmark:
         torch.backends.cudnn.benchmark = True
     task = SegmentationTask.from_params(params, runtime)
@@ -194,7 +245,7 @@ def train_segmentation_model(
     roles = dict(zip(splits[ID_COLUMN].astype(str), splits[ROLE_COLUMN], strict=True))
     validation = {
         role: [subjects[i] for i in ids_with_roles(splits, [role], ID_COLUMN)]
-        for role in (RETAIN_TRAIN, FORGET_TRAIN, RETAIN_TEST, FORGET_TEST)
+        for role in (RETAIN_TRAIN, FORGET_TRAIN, RETAIN_VAL, FORGET_VAL, RETAIN_TEST, FORGET_TEST)
         if ids_with_roles(splits, [role], ID_COLUMN)
     }
     optimizer = training.optimizer
@@ -213,7 +264,7 @@ def train_segmentation_model(
         weight_decay=optimizer.weight_decay,
         lr_decay_gamma=optimizer.lr_decay_gamma,
         grad_clip_norm=training.grad_clip_norm,
-        seed=runtime.seed,
+        seed=seed,
         num_workers=runtime.num_workers,
         pin_memory=runtime.pin_memory,
         progress=runtime.progress,
@@ -229,7 +280,7 @@ def train_segmentation_model(
         data_manifest=train_ids,
         wall_time_s=float(result.wall_time_s),
         epochs=int(result.epochs_run),
-        seed=int(runtime.seed),
+        seed=int(seed),
         extra={
             "model": model_name,
             "excluded_forget_ids": [i for i in manifest["forget_ids"] if i not in train_ids],

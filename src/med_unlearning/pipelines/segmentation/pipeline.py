@@ -1,4 +1,5 @@
-"""``segmentation`` pipeline: train the original and the oracle 3D brain segmentation models.
+"""``segmentation`` pipeline: train the original, the oracle and the reference (the oracle's
+recipe with seed + 1) 3D brain segmentation models.
 
 Wiring (all names under the ``segmentation`` namespace)::
 
@@ -8,9 +9,9 @@ Wiring (all names under the ``segmentation`` namespace)::
                          │                               │
                          └─ load_segmentation_subjects ─ segmentation.subjects
                                                          │
-    make_training_manifests ─ segmentation.{original,oracle}.manifest
+    make_training_manifests ─ segmentation.{original,oracle,reference}.manifest
                                                          │
-    one training pipeline per model (namespace segmentation.original / segmentation.oracle):
+    one training pipeline per model (namespace segmentation.original / .oracle / .reference):
         train ─ checkpoint (versioned), history
         predict ─ predictions (NIfTI per subject, input affine), scores (Dice per subject)
 

@@ -37,8 +37,14 @@ from med_unlearning.tasks.base import Task
 from med_unlearning.tasks.recon import ReconLoss, ReconTask
 from med_unlearning.tasks.segmentation import SegmentationTask
 from med_unlearning.training import LoopSettings, make_loader, seed_everything
-from med_unlearning.unlearning.engine import UnlearningPlan, plan_unlearning, run_unlearning
-from med_unlearning.unlearning.grid import UnlearningRunSpec
+from med_unlearning.unlearning.engine import (
+    UnlearningPlan,
+    alias_outcome,
+    alias_target,
+    plan_unlearning,
+    run_unlearning,
+)
+from med_unlearning.unlearning.grid import RETAIN_SWEEP, UnlearningRunSpec
 from med_unlearning.unlearning.registry import get_strategy
 
 __all__ = [
@@ -213,6 +219,11 @@ def unlearn(
 ) -> tuple[ModelCheckpoint, pd.DataFrame, dict[str, Any]]:
     """Run one grid run: plan it, build its loaders, unlearn, record.
 
+    The run's seed is ``unlearning.<task>.seed`` (else ``runtime.seed``), plus the offset of
+    a seed repeat. A retain-sweep variant whose retain subset equals a smaller fraction's is
+    not run again: its outputs record it as an alias of that run (see
+    :func:`~med_unlearning.unlearning.engine.alias_outcome`).
+
     Returns:
         The unlearned checkpoint, its history and its erasure-request record.
     """
@@ -221,7 +232,7 @@ def unlearn(
     task_params = unlearning.for_task(spec.task)
     typed = task_params.strategy_params(spec)
     strategy = get_strategy(spec.strategy)
-    seed = runtime.seed if task_params.seed is None else task_params.seed
+    seed = task_params.run_seed(spec, runtime.seed)
     id_column = ID_COLUMNS[spec.task]
     parent = f"{spec.task}.original.checkpoint"
     expected = (
@@ -229,20 +240,45 @@ def unlearn(
         if task_params.check_splits
         else None
     )
-    plan = plan_unlearning(
-        task_params.request.to_request(),
-        metadata,
-        splits,
-        original.metadata.data_manifest,
-        id_column=id_column,
-        needs_retain=strategy.needs_retain,
-        retain_fraction=task_params.retain_fraction(typed),
-        seed=seed,
-        group_column=task_params.group_column,
-        expected_manifest=expected,
-        parent=parent,
-    )
+
+    def plan_for(fraction: float) -> UnlearningPlan:
+        return plan_unlearning(
+            task_params.request.to_request(),
+            metadata,
+            splits,
+            original.metadata.data_manifest,
+            id_column=id_column,
+            needs_retain=strategy.needs_retain,
+            retain_fraction=fraction,
+            seed=seed,
+            group_column=task_params.group_column,
+            expected_manifest=expected,
+            parent=parent,
+        )
+
+    plan = plan_for(task_params.retain_fraction(typed))
     logger.info("%s: %r", spec.namespace, plan)
+    if spec.sweep is not None and spec.sweep.name == RETAIN_SWEEP.name and strategy.needs_retain:
+        target = alias_target(
+            str(spec.variant),
+            task_params.retain_fractions,
+            lambda fraction: plan_for(fraction).retain_ids,
+        )
+        if target is not None:
+            outcome = alias_outcome(
+                original,
+                spec.strategy,
+                typed,
+                task_name=spec.task,
+                run_name=spec.run,
+                variant=str(spec.variant),
+                alias_of=f"{spec.strategy}_{target}",
+                forget_ids=plan.forget_ids,
+                retain_ids=plan.retain_ids,
+                seed=seed,
+                request=plan.request_record(),
+            )
+            return outcome.checkpoint, outcome.history, outcome.record
     seed_everything(seed, deterministic=runtime.deterministic)
     task: Task
     if spec.task == "recon":
