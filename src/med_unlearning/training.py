@@ -418,7 +418,7 @@ def train(
             metrics = " ".join(
                 f"{key} {value:.4g}"
                 for key, value in row.items()
-                if key not in {"epoch", "steps", "items", "data_time_s", "epoch_time_s"}
+                if key not in {"epoch", "steps", "items", "data_time_s", "epoch_time_s", "val_time_s"}
             )
             if not main_process:
                 continue

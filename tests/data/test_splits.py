@@ -8,6 +8,7 @@ import pytest
 from med_unlearning.data.splits import (
     FORGET_TEST,
     FORGET_TRAIN,
+    FORGET_VAL,
     RETAIN_TEST,
     RETAIN_TRAIN,
     RETAIN_VAL,
@@ -186,3 +187,18 @@ def test_include_query_leaves_other_items_unused() -> None:
         _split(include="num_slices > 1000")
     with pytest.raises(SplitError, match="include query .* failed"):
         _split(include="num_slices >>> 2")
+
+
+def test_forget_val_is_carved_from_the_forget_side_without_moving_the_test_items() -> None:
+    without = _split().set_index("volume_id")["role"]
+    counts = SplitCounts(retain_val=2, retain_test=3, forget_test=2, forget_val=3)
+    with_val = _split(counts=counts).set_index("volume_id")["role"]
+    assert (with_val == FORGET_VAL).sum() == 3 and (with_val == FORGET_TRAIN).sum() == 3
+    assert set(with_val[with_val == FORGET_VAL].index) <= set(without[without == FORGET_TRAIN].index)
+    assert with_val[without == FORGET_TEST].eq(FORGET_TEST).all()  # the test set is unchanged
+    assert with_val[without.str.startswith("retain")].equals(without[without.str.startswith("retain")])
+    too_many = SplitCounts(retain_val=2, retain_test=3, forget_test=2, forget_val=6)
+    with pytest.raises(SplitError, match=r"forget_val \(6\)"):
+        _split(counts=too_many)
+    with pytest.raises(SplitError, match="forget_val must be >= 0"):
+        SplitCounts(retain_val=1, retain_test=1, forget_test=1, forget_val=-1)

@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from med_unlearning.data.recon_dataset import read_reconstruction_h5
-from med_unlearning.data.splits import FORGET_TEST, FORGET_TRAIN, RETAIN_TEST, RETAIN_TRAIN, RETAIN_VAL
+from med_unlearning.data.splits import (
+    FORGET_TEST,
+    FORGET_TRAIN,
+    FORGET_VAL,
+    RETAIN_TEST,
+    RETAIN_TRAIN,
+    RETAIN_VAL,
+)
 from med_unlearning.io.fastmri import write_fastmri_volume
 from med_unlearning.metrics.image_quality import psnr
 from med_unlearning.params.recon import ReconParams
@@ -32,10 +39,12 @@ def test_nodes_are_named_and_runs_share_one_template() -> None:
         "recon.oracle.train_model",
         "recon.original.reconstruct_volumes",
         "recon.original.train_model",
+        "recon.reference.reconstruct_volumes",
+        "recon.reference.train_model",
         "recon.split_volumes",
     ]
     outputs = set(pipeline.all_outputs())
-    for run in ("original", "oracle"):
+    for run in ("original", "oracle", "reference"):
         assert {f"recon.{run}.checkpoint", f"recon.{run}.history", f"recon.{run}.reconstructions"} <= outputs
     assert "recon.splits" in outputs
     assert set(pipeline.inputs()) == {
@@ -67,6 +76,33 @@ def test_unknown_run_and_disabled_reconstructions() -> None:
     with pytest.raises(ValueError, match="no run 'student'"):
         train_recon_run("student", {}, splits, {}, {})
     assert reconstruct_split_volumes(None, {}, splits, {}, {}) == {}
+
+
+def test_forget_val_volumes_are_neither_trained_nor_tested_nor_validated_on() -> None:
+    raw = {"splits": {"retain_val": 1, "retain_test": 1, "forget_test": 1, "forget_val": 1}}
+    splits = split_recon_volumes(_metadata(), raw, {"seed": 3})
+    roles = splits.groupby("role").size().to_dict()
+    assert roles[FORGET_VAL] == 1 and roles[FORGET_TEST] == 1 and roles[FORGET_TRAIN] == 1
+    for run in ReconParams.model_validate(raw).runs.values():
+        assert FORGET_VAL not in run.train_roles
+
+
+def test_reference_run_is_the_oracle_recipe_with_another_seed() -> None:
+    runs = ReconParams().runs
+    assert runs["reference"].train_roles == runs["oracle"].train_roles == ["retain_train"]
+    assert runs["reference"].seed_offset == 1 and runs["oracle"].seed_offset == 0
+    explicit = ReconParams.model_validate(
+        {"runs": {"original": {"train_roles": ["retain_train", "forget_train"]},
+                  "oracle": {"train_roles": ["retain_train"]}}}
+    )
+    assert explicit.runs["reference"].seed_offset == 1  # filled in when a conf omits it
+    with pytest.raises(ValueError, match="reference must train on"):
+        ReconParams.model_validate(
+            {"runs": {"original": {"train_roles": ["retain_train", "forget_train"]},
+                      "oracle": {"train_roles": ["retain_train"]},
+                      "reference": {"train_roles": ["retain_train", "forget_train"],
+                                    "seed_offset": 1}}}
+        )
 
 
 def test_reconstruction_dataset_round_trips(tmp_path: Path) -> None:
@@ -113,7 +149,9 @@ def test_tiny_run_trains_both_models_and_beats_zero_filled(kedro_session, tmp_pa
         catalog = session.load_context().catalog
         splits = catalog.load("recon.splits")
         volumes = catalog.load("fastmri_raw@volumes")
-        checkpoints = {run: catalog.load(f"recon.{run}.checkpoint") for run in ("original", "oracle")}
+        checkpoints = {
+            run: catalog.load(f"recon.{run}.checkpoint") for run in ("original", "oracle", "reference")
+        }
         histories = {run: catalog.load(f"recon.{run}.history") for run in ("original", "oracle")}
         params = ReconParams.model_validate(session.load_context().params["recon"])
 
@@ -122,6 +160,11 @@ def test_tiny_run_trains_both_models_and_beats_zero_filled(kedro_session, tmp_pa
     original, oracle = checkpoints["original"].metadata, checkpoints["oracle"].metadata
     assert original.data_manifest == sorted(ids[RETAIN_TRAIN] + ids[FORGET_TRAIN])
     assert oracle.data_manifest == ids[RETAIN_TRAIN]
+    reference = checkpoints["reference"].metadata
+    assert reference.data_manifest == ids[RETAIN_TRAIN] and reference.seed == oracle.seed + 1
+    assert checkpoints["reference"].content_hash != checkpoints["oracle"].content_hash
+    # validation is retain-only: no forget-domain volume, forget_val included
+    assert original.extra["val_ids"] == oracle.extra["val_ids"] == ids[RETAIN_VAL]
     assert original.epochs == oracle.epochs == params.training.epochs
     assert original.task == "recon" and original.architecture == params.model.architecture
     assert original.wall_time_s > 0 and original.seed is not None
@@ -129,7 +172,9 @@ def test_tiny_run_trains_both_models_and_beats_zero_filled(kedro_session, tmp_pa
         assert list(history["epoch"]) == list(range(1, params.training.epochs + 1))
         assert history[["train_loss", "val_loss", "val_psnr", "val_ssim", "lr"]].notna().all().all()
     files = [p for p in (tmp_path / "06_models" / "recon").rglob("*.safetensors") if p.is_file()]
-    assert sorted(p.name for p in files) == ["oracle.safetensors", "original.safetensors"]
+    assert sorted(p.name for p in files) == [
+        "oracle.safetensors", "original.safetensors", "reference.safetensors"
+    ]
 
     # The original model beats the zero-filled reconstruction on its training volumes.
     model_psnr, zero_filled_psnr = [], []

@@ -110,7 +110,7 @@ class ModelScores:
         results: tidy rows (:data:`RESULT_COLUMNS`).
         examples: ``{case: {"image"|"output"|"target"|"truth"|...: 2-D array}}`` middle
             slices for the figures (case = ``forget`` / ``retain``).
-        cost: ``{"task", "method", "wall_time_s"}``.
+        cost: ``{"task", "method", "wall_time_s", "seed"}``.
         slices: per-slice rows (:data:`SLICE_COLUMNS`) of the same items.
     """
 
@@ -136,12 +136,19 @@ def method_labels(checkpoint: ModelCheckpoint, sweep: str | None = None) -> dict
 
 
 def checkpoint_cost(checkpoint: ModelCheckpoint, task: str, method: str) -> dict[str, Any]:
-    """The wall time recorded in a checkpoint (training or unlearning)."""
+    """The cost recorded in a checkpoint (training or unlearning) and its seed.
+
+    ``wall_time_s`` is optimisation wall time without validation/evaluation (composite
+    unlearning runs include their component runs; see
+    :mod:`med_unlearning.unlearning.engine`); ``seed`` tells seed repeats apart.
+    """
     wall_time = checkpoint.metadata.wall_time_s
+    seed = checkpoint.metadata.seed
     return {
         "task": task,
         "method": method,
         "wall_time_s": float(wall_time) if wall_time is not None else float("nan"),
+        "seed": int(seed) if seed is not None else None,
     }
 
 

@@ -160,7 +160,7 @@ def collect_task_scores(
     Returns:
         The tidy results table, the cost table (``task``, ``method``, ``wall_time_s``:
         optimisation wall time without validation/evaluation, composite runs including
-        their components; ``merged``), the example slices ``{case: {method: {kind:
+        their components; ``seed``; ``merged``), the example slices ``{case: {method: {kind:
         array}}}`` and the per-slice table
         (:data:`~med_unlearning.metrics.scoring.SLICE_COLUMNS`, the attack's slice items).
     """
@@ -176,8 +176,9 @@ def collect_task_scores(
             merged.setdefault(str(item.cost["alias_of"]), []).append(str(item.cost["method"]))
     costs = pd.DataFrame(
         [item.cost for item in scores.values() if item.cost and not item.cost.get("alias_of")],
-        columns=["task", "method", "wall_time_s"],
+        columns=["task", "method", "wall_time_s", "seed"],
     )
+    costs["seed"] = costs["seed"].astype("Int64")
     costs["merged"] = [
         merged_label(method, merged.get(str(method), [])) for method in costs["method"]
     ]

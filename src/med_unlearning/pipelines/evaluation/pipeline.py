@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 from kedro.pipeline import Node, Pipeline
 
 from med_unlearning.pipelines.evaluation.nodes import (
@@ -92,9 +93,26 @@ def _score_pipelines(task: str) -> Pipeline:
     return sum(pipelines, Pipeline([]))
 
 
-def _expected_methods() -> dict[str, list[str]]:
-    """Every model the evaluation expects, per task (the report lists absent ones)."""
-    return {task: list(evaluated_models(task)) for task in TASKS}
+def _expected_methods(
+    recon_costs: pd.DataFrame | None = None, segmentation_costs: pd.DataFrame | None = None
+) -> dict[str, list[str]]:
+    """Every model the evaluation expects, per task (the report lists absent ones).
+
+    Retain-sweep aliases (runs whose retain subset equals a smaller fraction's, recorded in
+    the cost tables' ``merged`` column as ``r1 = r5``) are not expected: the run they equal
+    stands for them.
+    """
+    merged: dict[str, set[str]] = {task: set() for task in TASKS}
+    for task, costs in (("recon", recon_costs), ("segmentation", segmentation_costs)):
+        if costs is None or "merged" not in costs.columns:
+            continue
+        for method, label in zip(costs["method"], costs["merged"].fillna(""), strict=True):
+            base = str(method).split("@", 1)[0]
+            merged[task] |= {f"{base}@{variant}" for variant in str(label).split(" = ")[1:]}
+    return {
+        task: [method for method in evaluated_models(task) if method not in merged[task]]
+        for task in TASKS
+    }
 
 
 def _task_pipeline(task: str) -> Pipeline:
@@ -164,7 +182,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
         [
             Node(
                 _expected_methods,
-                inputs=None,
+                inputs=["recon_costs", "segmentation_costs"],
                 outputs="expected_methods",
                 name="list_expected_methods",
             ),

@@ -1,0 +1,92 @@
+"""Which models the evaluation scores, and how alias runs and costs enter its tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+from torch import nn
+
+from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
+from med_unlearning.metrics.scoring import RECON_SETS, RESULT_COLUMNS, SEGMENTATION_SETS, ModelScores
+from med_unlearning.pipelines.evaluation.nodes import (
+    alias_of,
+    collect_task_scores,
+    make_recon_score_node,
+    merged_label,
+)
+from med_unlearning.pipelines.evaluation.pipeline import _expected_methods, evaluated_models
+
+
+def _scores(method: str, wall_time: float) -> ModelScores:
+    results = pd.DataFrame(
+        [{"task": "recon", "method": method, "set": "forget_val", "item_id": "k1",
+          "metric": "psnr", "value": 20.0, "higher_is_better": True,
+          "retain_fraction": float("nan"), "epochs": float("nan")}],
+        columns=list(RESULT_COLUMNS),
+    )
+    return ModelScores(results=results, cost={"task": "recon", "method": method,
+                                              "wall_time_s": wall_time})
+
+
+def _alias_checkpoint(run: str, target: str) -> ModelCheckpoint:
+    return ModelCheckpoint(
+        state_dict={},
+        metadata=CheckpointMetadata(
+            task="recon", architecture="varnet", architecture_params={}, data_manifest=["b1"],
+            strategy="nl_ft", wall_time_s=0.0, extra={"alias_of": target, "run": run},
+        ),
+    )
+
+
+def test_every_task_scores_reference_and_seed_repeats() -> None:
+    recon, segmentation = evaluated_models("recon"), evaluated_models("segmentation")
+    assert recon["reference"] == ("recon.reference.checkpoint", None)
+    assert segmentation["reference"] == ("segmentation.reference.checkpoint", None)
+    assert recon["nl_ft@seed1"] == ("unlearning.recon.nl_ft_seed1.checkpoint", "seed")
+    assert {"ga_l1_ft@seed2", "nl_ft@seed2"} <= set(recon)
+    assert {"noisy_label@seed1", "noisy_label@seed2"} <= set(segmentation)
+
+
+def test_validation_sets_are_scored() -> None:
+    assert RECON_SETS["retain_val"] == ("retain_val",)
+    assert RECON_SETS["forget_val"] == ("forget_val",)
+    assert SEGMENTATION_SETS["val"] == ("retain_val", "forget_val")
+
+
+def test_alias_runs_are_not_scored_and_merge_into_the_run_they_equal() -> None:
+    checkpoint = _alias_checkpoint("nl_ft_r5", "nl_ft_r1")
+    assert alias_of(checkpoint) == "nl_ft@r1"
+    alias = make_recon_score_node("nl_ft@r5", "retain_fraction")(checkpoint, {}, None, {}, {})
+    assert alias.results.empty and alias.cost["alias_of"] == "nl_ft@r1"
+    also = make_recon_score_node("nl_ft@r10", "retain_fraction")(
+        _alias_checkpoint("nl_ft_r10", "nl_ft_r1"), {}, None, {}, {}
+    )
+    results, costs, _, _ = collect_task_scores(
+        **{"nl_ft_at_r1": _scores("nl_ft@r1", 2.0), "nl_ft_at_r5": alias,
+           "nl_ft_at_r10": also, "oracle": _scores("oracle", 9.0)}
+    )
+    assert set(results["method"]) == {"nl_ft@r1", "oracle"}
+    assert list(costs["method"]) == ["nl_ft@r1", "oracle"]
+    assert costs.set_index("method")["merged"].to_dict() == {"nl_ft@r1": "r1 = r10 = r5", "oracle": ""}
+    assert costs["seed"].isna().all()  # these fake scores record no seed
+    expected = _expected_methods(costs, None)
+    assert "nl_ft@r1" in expected["recon"]
+    assert not {"nl_ft@r5", "nl_ft@r10"} & set(expected["recon"])
+    assert "nl_ft@r20" in expected["recon"]
+
+
+def test_merged_label() -> None:
+    assert merged_label("ft@r1", []) == ""
+    assert merged_label("ft@r1", ["ft@r5"]) == "r1 = r5"
+
+
+def test_a_real_checkpoint_is_no_alias() -> None:
+    model = nn.Linear(2, 2)
+    checkpoint = ModelCheckpoint(
+        state_dict={k: v.detach().clone() for k, v in model.state_dict().items()},
+        metadata=CheckpointMetadata(
+            task="recon", architecture="varnet", architecture_params={}, data_manifest=["b1"]
+        ),
+    )
+    assert alias_of(checkpoint) is None
+    assert torch.is_tensor(next(iter(checkpoint.state_dict.values())))
