@@ -67,7 +67,7 @@ def test_alias_runs_are_not_scored_and_merge_into_the_run_they_equal() -> None:
     )
     assert set(results["method"]) == {"nl_ft@r1", "oracle"}
     assert list(costs["method"]) == ["nl_ft@r1", "oracle"]
-    assert costs.set_index("method")["merged"].to_dict() == {"nl_ft@r1": "r1 = r10 = r5", "oracle": ""}
+    assert costs.set_index("method")["merged"].to_dict() == {"nl_ft@r1": "r1 = r5 = r10", "oracle": ""}
     assert costs["seed"].isna().all()  # these fake scores record no seed
     expected = _expected_methods(costs, None)
     assert "nl_ft@r1" in expected["recon"]
@@ -78,6 +78,7 @@ def test_alias_runs_are_not_scored_and_merge_into_the_run_they_equal() -> None:
 def test_merged_label() -> None:
     assert merged_label("ft@r1", []) == ""
     assert merged_label("ft@r1", ["ft@r5"]) == "r1 = r5"
+    assert merged_label("ft@r1", ["ft@r50", "ft@r10", "ft@r5"]) == "r1 = r5 = r10 = r50"
 
 
 def test_a_real_checkpoint_is_no_alias() -> None:

@@ -190,11 +190,15 @@ def collect_task_scores(
 
 
 def merged_label(method: str, aliases: list[str]) -> str:
-    """``r1 = r5`` for a run that also stands for ``aliases``; empty without aliases."""
+    """``r1 = r5`` for a run that also stands for ``aliases`` (in sweep order); empty without."""
     if not aliases:
         return ""
-    names = [method, *sorted(aliases)]
-    return " = ".join(name.split("@", 1)[-1] for name in names)
+    from med_unlearning.unlearning.grid import RETAIN_SWEEP
+
+    order = {variant: index for index, variant in enumerate(RETAIN_SWEEP.variants)}
+    variants = [name.split("@", 1)[-1] for name in aliases]
+    ranked = sorted(variants, key=lambda variant: (order.get(variant, len(order)), variant))
+    return " = ".join([method.split("@", 1)[-1], *ranked])
 
 
 def study_tables(

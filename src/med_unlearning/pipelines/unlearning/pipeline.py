@@ -11,8 +11,10 @@ pipelines before it reads parameters — while every number comes from
         ─► unlearning.<task>.<run>.erasure_request  (JSON record)
 
 Runs: one per registered strategy and task (``unlearning.recon.nl_ft``), the retain-fraction
-sweep of the reconstruction study (``unlearning.recon.nl_ft_r10``…) and the epoch horizons
-of the segmentation study (``unlearning.segmentation.noisy_label_long``…). Run one with
+sweep of the reconstruction study (``unlearning.recon.nl_ft_r10``…; a fraction whose retain
+subset equals a smaller one's writes an alias record instead of training), the epoch
+horizons of the segmentation study (``unlearning.segmentation.noisy_label_long``…) and the
+seed repeats of the main methods (``unlearning.recon.nl_ft_seed1``…). Run one with
 ``kedro run --pipelines unlearning --namespaces unlearning.recon.nl_ft``.
 """
 
