@@ -91,3 +91,23 @@ def test_a_real_checkpoint_is_no_alias() -> None:
     )
     assert alias_of(checkpoint) is None
     assert torch.is_tensor(next(iter(checkpoint.state_dict.values())))
+
+
+def test_alias_records_are_verified_with_the_figures_of_the_run_they_equal() -> None:
+    from med_unlearning.pipelines.evaluation.nodes import verify_erasure_requests
+
+    summary = pd.DataFrame(
+        [{"task": "recon", "method": "nl_ft@r1", "set": "forget_val", "metric": "psnr",
+          "mean": 20.0, "std": 1.0, "n": 4}]
+    )
+    verdicts = pd.DataFrame([{"task": "recon", "method": "nl_ft@r1", "forgot": "yes"}])
+    membership = pd.DataFrame(columns=["task", "method"])
+    records = {
+        "nl_ft_r5": lambda: {"strategy": "nl_ft", "variant": "r5", "alias_of": "nl_ft_r1"},
+        "nl_ft_r20": lambda: {"strategy": "nl_ft", "variant": "r20"},
+    }
+    verified = verify_erasure_requests(records, verdicts, summary, membership, "recon")
+    alias = verified["nl_ft_r5"]["verification"]
+    assert alias["metrics"] == {"forget_val/psnr": {"mean": 20.0, "std": 1.0, "n": 4}}
+    assert alias["verdict"]["forgot"] == "yes"
+    assert verified["nl_ft_r20"]["verification"]["verdict"] is None

@@ -439,13 +439,18 @@ def verify_erasure_requests(
 
     The unlearning pipeline's records are read, never rewritten: the verified copies go to
     their own folder. Each gains ``verification``: the verdicts, the run's summary metrics
-    next to the oracle's and the original's, and the membership-inference figures.
+    next to the oracle's and the original's, and the membership-inference figures. An alias
+    record (a retain-sweep run equal to a smaller fraction's) gets the figures of that run.
     """
     verified: dict[str, dict[str, Any]] = {}
     task_summary = summary[summary["task"] == task]
     for run, load in sorted(records.items()):
         record = dict(load())
-        method = method_name(str(record.get("strategy", run)), record.get("variant"))
+        strategy = str(record.get("strategy", run))
+        method = method_name(strategy, record.get("variant"))
+        target = str(record.get("alias_of") or "")
+        if target.startswith(f"{strategy}_"):  # a retain-sweep alias: verified as its run
+            method = method_name(strategy, target[len(strategy) + 1 :])
         verdict = verdicts[(verdicts["task"] == task) & (verdicts["method"] == method)]
         metrics = {
             f"{row['set']}/{row['metric']}": {
