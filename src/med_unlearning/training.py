@@ -92,6 +92,10 @@ class LoopSettings:
     max_steps_per_epoch: int | None = None
 
 
+#: History columns left out of the per-epoch log line (counters and timings).
+_NOT_LOGGED = frozenset({"epoch", "steps", "items", "data_time_s", "epoch_time_s", "val_time_s"})
+
+
 @dataclass
 class TrainingResult:
     """What a finished loop reports.
@@ -102,7 +106,8 @@ class TrainingResult:
             validation), ``steps``, ``items`` and any validation metrics.
         wall_time_s: the optimisation wall time: the whole loop *minus* validation (the
             study's one cost rule: every model's cost, trained or unlearned, excludes
-            validation and evaluation); the history's ``val_time_s`` has the validation time per epoch.
+            validation and evaluation); the history's ``val_time_s`` has the validation
+            time per epoch.
     """
 
     history: pd.DataFrame
@@ -418,7 +423,7 @@ def train(
             metrics = " ".join(
                 f"{key} {value:.4g}"
                 for key, value in row.items()
-                if key not in {"epoch", "steps", "items", "data_time_s", "epoch_time_s", "val_time_s"}
+                if key not in _NOT_LOGGED
             )
             if not main_process:
                 continue

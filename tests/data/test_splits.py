@@ -194,9 +194,11 @@ def test_forget_val_is_carved_from_the_forget_side_without_moving_the_test_items
     counts = SplitCounts(retain_val=2, retain_test=3, forget_test=2, forget_val=3)
     with_val = _split(counts=counts).set_index("volume_id")["role"]
     assert (with_val == FORGET_VAL).sum() == 3 and (with_val == FORGET_TRAIN).sum() == 3
-    assert set(with_val[with_val == FORGET_VAL].index) <= set(without[without == FORGET_TRAIN].index)
+    carved = set(with_val[with_val == FORGET_VAL].index)
+    assert carved <= set(without[without == FORGET_TRAIN].index)
     assert with_val[without == FORGET_TEST].eq(FORGET_TEST).all()  # the test set is unchanged
-    assert with_val[without.str.startswith("retain")].equals(without[without.str.startswith("retain")])
+    retain = without.str.startswith("retain")
+    assert with_val[retain].equals(without[retain])
     too_many = SplitCounts(retain_val=2, retain_test=3, forget_test=2, forget_val=6)
     with pytest.raises(SplitError, match=r"forget_val \(6\)"):
         _split(counts=too_many)

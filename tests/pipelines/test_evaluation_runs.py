@@ -7,7 +7,12 @@ import torch
 from torch import nn
 
 from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
-from med_unlearning.metrics.scoring import RECON_SETS, RESULT_COLUMNS, SEGMENTATION_SETS, ModelScores
+from med_unlearning.metrics.scoring import (
+    RECON_SETS,
+    RESULT_COLUMNS,
+    SEGMENTATION_SETS,
+    ModelScores,
+)
 from med_unlearning.pipelines.evaluation.nodes import (
     alias_of,
     collect_task_scores,
@@ -67,7 +72,8 @@ def test_alias_runs_are_not_scored_and_merge_into_the_run_they_equal() -> None:
     )
     assert set(results["method"]) == {"nl_ft@r1", "oracle"}
     assert list(costs["method"]) == ["nl_ft@r1", "oracle"]
-    assert costs.set_index("method")["merged"].to_dict() == {"nl_ft@r1": "r1 = r5 = r10", "oracle": ""}
+    merged = costs.set_index("method")["merged"].to_dict()
+    assert merged == {"nl_ft@r1": "r1 = r5 = r10", "oracle": ""}
     assert costs["seed"].isna().all()  # these fake scores record no seed
     expected = _expected_methods(costs, None)
     assert "nl_ft@r1" in expected["recon"]

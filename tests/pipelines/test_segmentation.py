@@ -118,7 +118,9 @@ def test_held_out_ids_absent_from_the_data_are_dropped_with_a_warning(caplog) ->
 
 def test_test_and_validation_subjects_must_differ() -> None:
     with pytest.raises(ParameterError, match=r"segmentation\.split.*share subjects \['1'\]"):
-        validate_section("segmentation", {"split": {"test_subject_ids": ["1"], "val_subject_ids": ["1"]}})
+        validate_section(
+            "segmentation", {"split": {"test_subject_ids": ["1"], "val_subject_ids": ["1"]}}
+        )
 
 
 def test_parameters_are_validated_with_the_key_named() -> None:
