@@ -15,7 +15,6 @@ from med_unlearning.metrics.comparison import (
     distance_to_oracle,
     evaluate_study,
     format_ci,
-    recommendations,
     missing_methods,
     oracle_gaps,
     order_methods,
@@ -353,8 +352,8 @@ def test_verdict_is_inconclusive_when_the_interval_is_too_wide() -> None:
                   "recon")  # fmt: skip
     table = _verdicts(pd.DataFrame(rows), {"recon": ([], [("forget_train", "psnr")])})
     assert table.set_index("method").at["noisy", "forgot"] == "inconclusive"
-    one = _table({("oracle", "forget_train", "psnr"): [30.0], ("m", "forget_train", "psnr"): [30.1]},
-                 "recon")  # fmt: skip
+    one = _table({("oracle", "forget_train", "psnr"): [30.0],
+                  ("m", "forget_train", "psnr"): [30.1]}, "recon")  # fmt: skip
     single = _verdicts(pd.DataFrame(one), {"recon": ([], [("forget_train", "psnr")])})
     assert single.set_index("method").at["m", "forgot"] == "inconclusive"
     assert "no CI" in single.set_index("method").at["m", "forgot_detail"]

@@ -66,8 +66,8 @@ def _study(seed: int = 0, n_volumes: int = 8, slices: int = 6, overfit: float = 
                 losses[volume] = np.clip(base + shape[set_name][volume] + noise - shift, 1e-4, None)
             rows += _slice_rows(method, set_name, losses)
     slices_table = pd.DataFrame(rows)
-    volumes = (slices_table.groupby(["task", "method", "set", "item_id", "metric",
-                                     "higher_is_better"])["value"].mean().reset_index())  # fmt: skip
+    keys = ["task", "method", "set", "item_id", "metric", "higher_is_better"]
+    volumes = slices_table.groupby(keys)["value"].mean().reset_index()
     return volumes, slices_table
 
 
@@ -91,7 +91,8 @@ def test_difficulty_alone_is_not_membership_after_calibration() -> None:
         assert row["auc_ci_low"] <= 0.5 <= row["auc_ci_high"]
         assert row["calibration"] == "reference" and row["role"] == "null"
     assert (table["task_attack_status"].dropna() == "valid").all()
-    assert table.at["reference", "role"] == "calibrator" and math.isnan(table.at["reference", "auc"])
+    assert table.at["reference", "role"] == "calibrator"
+    assert math.isnan(table.at["reference", "auc"])
 
 
 def test_an_overfit_model_is_detected_after_calibration() -> None:
@@ -178,7 +179,8 @@ def test_volume_attack_and_missing_sets() -> None:
                               n_resamples=100)  # fmt: skip
     assert list(flat.columns) == list(MEMBERSHIP_COLUMNS)
     table = flat.set_index("method")
-    assert table.at["original", "n_members"] == 8 and table.at["original", "granularity"] == "volume"
+    assert table.at["original", "n_members"] == 8
+    assert table.at["original", "granularity"] == "volume"
     assert math.isnan(table.at["zero_filled", "auc"])
     assert "forget_test" in table.at["zero_filled", "note"]
     with pytest.raises(ValueError, match="granularity.*'pixel'"):

@@ -523,7 +523,8 @@ def oracle_gaps(
                                        ("relative_gap", "better_than_oracle")])  # fmt: skip
     with np.errstate(divide="ignore", invalid="ignore"):
         gaps["relative_gap"] = gaps["gap"].astype(float) / gaps["oracle_mean"].astype(float).abs()
-    signed = np.where(gaps["higher_is_better"].astype(bool), gaps["gap"], -gaps["gap"].astype(float))
+    gap = gaps["gap"].astype(float)
+    signed = np.where(gaps["higher_is_better"].astype(bool), gap, -gap)
     gaps["better_than_oracle"] = np.nan_to_num(signed.astype(float), nan=0.0) > 0
     gaps = gaps.sort_values(["task", "method", "set", "metric"]).reset_index(drop=True)
     return gaps.loc[:, list(GAP_COLUMNS)]
@@ -1081,7 +1082,8 @@ _VERDICT_PHRASES = {
 
 def verdict_sentence(row: Mapping[str, Any]) -> str:
     """One line in plain words, built only from the verdict values (and their details), e.g.
-    ``nl_ft — forgot too much (…): forget_train SSIM -0.020 [-0.030, -0.011] vs ±0.010; …``."""
+    ``nl_ft — forgot too much (…) — forget_train SSIM -0.020 [-0.030, -0.011] vs ±0.010:
+    too much; …``."""
     if row.get("status") == _MISSING:
         return f"{row['method']} — missing: the method did not run (no results)."
     parts = []
@@ -1117,17 +1119,19 @@ def recommendations(
     rows = []
     excluded = {params.original_method, params.oracle_method, *params.baseline_methods}
     for task, spec in params.tasks.items():
-        row: dict[str, Any] = {"task": task, "method": "", "validation_distance": math.nan,
-                               "validation_distance_ci_low": math.nan,
-                               "validation_distance_ci_high": math.nan, "candidates": 0}  # fmt: skip
+        row: dict[str, Any] = {
+            "task": task, "method": "", "validation_distance": math.nan,
+            "validation_distance_ci_low": math.nan, "validation_distance_ci_high": math.nan,
+            "candidates": 0,
+        }  # fmt: skip
         if task not in set(results["task"]):
             continue
         if spec.validation is None:
             rows.append({**row, "reason": "no recommendation: no validation criteria configured"})
             continue
         val_sets = sorted({ref.set for ref in [*spec.validation.retain, *spec.validation.forget]})
-        oracle_sets = set(results.loc[(results["task"] == task)
-                                      & (results["method"] == params.oracle_method), "set"])  # fmt: skip
+        is_oracle = (results["task"] == task) & (results["method"] == params.oracle_method)
+        oracle_sets = set(results.loc[is_oracle, "set"])
         absent = [name for name in val_sets if name not in oracle_sets]
         if absent:
             rows.append({**row, "reason": "no recommendation: no validation data "

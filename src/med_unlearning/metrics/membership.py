@@ -457,7 +457,9 @@ def membership_inference_attack(
                                       0, "; ".join(notes))  # fmt: skip
     features = np.vstack([members, nonmembers])
     labels = np.r_[np.ones(len(members), dtype=int), np.zeros(len(nonmembers), dtype=int)]
-    groups = np.r_[np.char.add("member:", member_groups), np.char.add("nonmember:", nonmember_groups)]
+    groups = np.r_[
+        np.char.add("member:", member_groups), np.char.add("nonmember:", nonmember_groups)
+    ]
     scores, folds, note = member_scores(
         features, labels, groups, scorer=scorer, n_splits=n_splits, n_repeats=n_repeats,
         seed=seed,
@@ -707,8 +709,9 @@ def membership_attacks(
                    for m in task_methods if methods is None or m in set(methods)}  # fmt: skip
         if common is None or len(common) == 0:
             for method, base in base_of.items():
-                rows.append(_empty_row(base, f"no per-{level} results for {member_set} / "
-                                             f"{nonmember_set} ({', '.join(metrics)})"))  # fmt: skip
+                reason = (f"no per-{level} results for {member_set} / {nonmember_set} "
+                          f"({', '.join(metrics)})")  # fmt: skip
+                rows.append(_empty_row(base, reason))
             continue
         common = common.sort_values()
         labels = common.get_level_values("label").to_numpy(dtype=int)

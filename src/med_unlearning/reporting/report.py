@@ -436,7 +436,8 @@ def verdict_rules(params: EvaluationParams) -> str:
         f"{rule} forgot (forget criteria, read in the metric's direction): equivalent → yes, "
         "above (still better than the oracle on the forget data) → not enough, below (worse "
         "than the oracle: over-forgetting is detectable too) → too much. kept (retain "
-        "criteria): equivalent → yes, above → better, below → lost. private: the same rule on "
+        "criteria): equivalent → yes, above → better, below → lost. private: the same rule "
+        "on "
         "the calibrated attack AUC minus the oracle's (paired over the same volumes), band "
         f"±{thresholds.privacy_tolerance:g}: equivalent → yes, outside → exposed; "
         "uninformative when the attack on a model that never saw the members (null check) "
@@ -510,8 +511,10 @@ def _answer_table(tables: Mapping[str, pd.DataFrame], params: EvaluationParams, 
     verdict = _row_of(tables.get("verdicts"), task, method)
     for side, refs in (("forget", spec.forget), ("retain", spec.retain)):
         for ref in refs:
-            found = gaps.loc[(gaps["task"] == task) & (gaps["method"] == method)
-                             & (gaps["set"] == ref.set) & (gaps["metric"] == ref.metric)]  # fmt: skip
+            found = gaps.loc[
+                (gaps["task"] == task) & (gaps["method"] == method)
+                & (gaps["set"] == ref.set) & (gaps["metric"] == ref.metric)
+            ]  # fmt: skip
             if found.empty:
                 continue
             row = found.iloc[0]
