@@ -221,3 +221,14 @@ def test_logistic_scorer_uses_grouped_folds_and_detects_overfitting() -> None:
     assert "3 folds grouped by volume" in table.at["original", "note"]
     with pytest.raises(ValueError, match="scorer"):
         _attack(volumes, slices, scorer="magic")
+
+
+def test_one_volume_per_class_is_not_computable_and_says_so() -> None:
+    volumes, slices = _study(seed=9, n_volumes=1)
+    table = _attack(volumes, slices)
+    assert table["auc"].isna().all()
+    assert (table["task_attack_status"] == "not computable").all()
+    assert table.at["nl_ft" if "nl_ft" in table.index else "original", "note"].startswith(
+        "not computable: 1 member and 1 non-member volume"
+    )
+    assert (table["private"] == "n/a").all()

@@ -646,7 +646,8 @@ def membership_attacks(
 
     Null check: the models in ``null_methods[task]`` never saw the members; where one's
     calibrated AUC interval excludes 0.5 the task's ``task_attack_status`` is
-    ``uninformative`` (``valid`` otherwise, ``no null check`` when none could be attacked)
+    ``uninformative`` (``valid`` otherwise, ``no null check`` when none could be attacked,
+    ``not computable`` when a class has fewer than 2 volumes / subjects)
     and every privacy verdict of the task reads ``uninformative``. Otherwise ``private`` is
     the equivalence verdict of ``auc_minus_oracle``'s interval within ±``privacy_tolerance``:
     ``yes`` (equivalent), ``exposed`` (outside), ``inconclusive``.
@@ -711,7 +712,7 @@ def membership_attacks(
             for method, base in base_of.items():
                 reason = (f"no per-{level} results for {member_set} / {nonmember_set} "
                           f"({', '.join(metrics)})")  # fmt: skip
-                rows.append(_empty_row(base, reason))
+                rows.append({**_empty_row(base, reason), "task_attack_status": "not computable"})
             continue
         common = common.sort_values()
         labels = common.get_level_values("label").to_numpy(dtype=int)
@@ -726,7 +727,8 @@ def membership_attacks(
             note = (f"not computable: {n_mg} member and {n_ng} non-member {word}(s); grouped "
                     "folds need at least 2 per class")  # fmt: skip
             for method, base in base_of.items():
-                rows.append({**_empty_row(base, note), **counts})
+                rows.append({**_empty_row(base, note), **counts,
+                             "task_attack_status": "not computable"})  # fmt: skip
             continue
         raw_scores, cal_scores, notes = {}, {}, {}
         folds = 0

@@ -491,6 +491,12 @@ def _null_sentence(membership: pd.DataFrame | None, task: str) -> str:
                 "are uninformative.")  # fmt: skip
     status = str(rows["task_attack_status"].iloc[0])
     calibration = str(rows["calibration"].iloc[0])
+    if status == "not computable":
+        notes = membership.loc[(membership["task"] == task) & (membership["role"] == "null"),
+                               "note"]  # fmt: skip
+        reason = str(notes.iloc[0]) if not notes.empty else "too few volumes / subjects"
+        return (f"Membership attack not computable ({reason}): no privacy verdict for this "
+                "task.")  # fmt: skip
     parts = [f"{r['method']} AUC {_auc_text(r)} (uncalibrated {_auc_text(r, 'uncalibrated_')})"
              for _, r in rows.iterrows()]  # fmt: skip
     verdict = ("passes: every model that never saw the members sits at chance"
