@@ -89,7 +89,7 @@ def test_difficulty_alone_is_not_membership_after_calibration() -> None:
         # Calibrated by the reference's loss on the same slice, the signal is gone.
         assert abs(row["auc"] - 0.5) < 0.2
         assert row["auc_ci_low"] <= 0.5 <= row["auc_ci_high"]
-        assert row["calibration"] == "reference" and row["role"] == "null"
+        assert row["calibration"] == "reference" and row["role"] == "null model"
     assert (table["task_attack_status"].dropna() == "valid").all()
     assert table.at["reference", "role"] == "calibrator"
     assert math.isnan(table.at["reference", "auc"])

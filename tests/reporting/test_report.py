@@ -277,3 +277,22 @@ def test_tuning_record_is_shown_per_method() -> None:
     assert "Settings selected on: Optuna TPE, 20 trials" in markdown
     glance = markdown.split("### Verdicts at a glance")[1].split("###")[0]
     assert "settings selected on" in glance and "conf defaults (not tuned)" in glance
+
+
+def test_membership_tables_survive_the_catalogs_csv_round_trip(tmp_path) -> None:
+    import yaml
+
+    params = _report_params()
+    results = _results()
+    membership = membership_attacks_from_params(results, params, _slices(results))
+    catalog = yaml.safe_load(open("conf/base/catalog_evaluation.yml"))
+    load_args = catalog["evaluation.membership"]["load_args"]
+    path = tmp_path / "membership.csv"
+    membership.to_csv(path, index=False)
+    reread = pd.read_csv(path, **load_args)
+    # "null model" roles and "n/a" verdicts stay words (pandas reads bare "null"/"n/a" as NaN)
+    pd.testing.assert_series_equal(reread["role"], membership["role"])
+    pd.testing.assert_series_equal(reread["private"], membership["private"])
+    tables = evaluate_study(results, params, expected_methods=EXPECTED)
+    context = build_report_context(tables, params, protocol={}, membership=reread)
+    assert "null check" in " ".join(context.answers[0].lines)

@@ -61,6 +61,7 @@ __all__ = [
     "GRANULARITIES",
     "MEMBERSHIP_COLUMNS",
     "NULL_COLUMNS",
+    "NULL_ROLE",
     "GroupBootstrap",
     "MembershipAttackResult",
     "MembershipInputError",
@@ -97,6 +98,9 @@ NULL_COLUMNS = (
     "uncalibrated_auc", "uncalibrated_auc_ci_low", "uncalibrated_auc_ci_high",
     "task_attack_status",
 )  # fmt: skip
+
+#: ``role`` of a model that never saw the members (not "null": CSV readers take that for NaN).
+NULL_ROLE = "null model"
 
 #: The attack's item granularities.
 GRANULARITIES = ("slice", "volume")
@@ -600,7 +604,7 @@ def _role(method: str, task: str, null_methods: Mapping[str, Sequence[str]], ref
     if method == reference:
         return "calibrator"
     if method in null_methods.get(task, ()):
-        return "null"
+        return NULL_ROLE
     if method == original:
         return "original"
     return "target"
@@ -821,7 +825,7 @@ def null_checks(membership: pd.DataFrame) -> pd.DataFrame:
     """
     if membership is None or membership.empty or "role" not in membership.columns:
         return pd.DataFrame(columns=list(NULL_COLUMNS))
-    rows = membership.loc[membership["role"] == "null"].copy()
+    rows = membership.loc[membership["role"] == NULL_ROLE].copy()
     low, high = rows["auc_ci_low"].astype(float), rows["auc_ci_high"].astype(float)
     rows["at_chance"] = (low <= 0.5) & (0.5 <= high)
     return rows.loc[:, list(NULL_COLUMNS)].reset_index(drop=True)

@@ -36,7 +36,7 @@ from med_unlearning.metrics.comparison import (
     study_table,
     tolerance_for,
 )
-from med_unlearning.metrics.membership import null_checks
+from med_unlearning.metrics.membership import NULL_ROLE, null_checks
 from med_unlearning.metrics.statistics import EQUIVALENCE_RULE, format_interval
 from med_unlearning.params.evaluation import EvaluationParams
 from med_unlearning.reporting.figures import figure_to_png
@@ -492,7 +492,7 @@ def _null_sentence(membership: pd.DataFrame | None, task: str) -> str:
     status = str(rows["task_attack_status"].iloc[0])
     calibration = str(rows["calibration"].iloc[0])
     if status == "not computable":
-        notes = membership.loc[(membership["task"] == task) & (membership["role"] == "null"),
+        notes = membership.loc[(membership["task"] == task) & (membership["role"] == NULL_ROLE),
                                "note"]  # fmt: skip
         reason = str(notes.iloc[0]) if not notes.empty else "too few volumes / subjects"
         return (f"Membership attack not computable ({reason}): no privacy verdict for this "
