@@ -344,8 +344,8 @@ def segmentation_overlays(
 
 
 def _method_colours(methods: Sequence[str]) -> dict[str, Any]:
-    palette = matplotlib.colormaps["tab10"]
     bases = list(dict.fromkeys(method_base(method) for method in methods))
+    palette = matplotlib.colormaps["tab10" if len(bases) <= 10 else "tab20"]
     return {base: palette(position % palette.N) for position, base in enumerate(bases)}
 
 
