@@ -14,7 +14,7 @@ from med_unlearning.metrics.comparison import (
     cost_ratios,
     distance_to_oracle,
     evaluate_study,
-    format_mean_std,
+    format_ci,
     missing_methods,
     oracle_gaps,
     order_methods,
@@ -37,7 +37,7 @@ RECON = {
     ("ft", "retain_test", "ssim"): [0.96, 0.97, 0.96],
     ("ft", "forget_train", "ssim"): [0.90, 0.91, 0.92],
     ("nl_ft", "retain_test", "ssim"): [0.955, 0.96, 0.965],
-    ("nl_ft", "forget_train", "ssim"): [0.81, 0.83, 0.82],
+    ("nl_ft", "forget_train", "ssim"): [0.81, 0.83, 0.83],
     ("ga_l1", "retain_test", "ssim"): [0.20, 0.30, 0.25],
     ("ga_l1", "forget_train", "ssim"): [0.10, 0.15, 0.20],
     ("original", "retain_test", "psnr"): [39.0, 39.2, 38.8],
@@ -65,7 +65,6 @@ SEGMENTATION = {
 HIGHER = {"ssim": True, "psnr": True, "dice_mean": True, "mae": False, "nmse": False}
 TOLERANCES = VerdictParams(
     tolerances={"ssim": 0.02, "psnr": 1.0, "dice_mean": 0.05, "nmse": 0.005},
-    overshoot_factor=5.0,
     privacy_tolerance=0.1,
     max_cost_ratio=0.5,
 )
@@ -158,27 +157,44 @@ def test_summary_ignores_nan_items(results: pd.DataFrame) -> None:
 
 
 def test_oracle_gap_is_method_minus_oracle(results: pd.DataFrame) -> None:
-    gaps = oracle_gaps(summarize(results)).set_index(["task", "method", "set", "metric"])
+    gaps = oracle_gaps(results, n_resamples=200).set_index(["task", "method", "set", "metric"])
     assert "oracle" not in gaps.index.get_level_values("method")
     for (method, set_name, metric) in RECON:
         if method == "oracle":
             continue
         expected = _mean(RECON, method, set_name, metric) - _mean(RECON, "oracle", set_name, metric)
-        assert gaps.loc[("recon", method, set_name, metric), "gap"] == pytest.approx(expected)
+        row = gaps.loc[("recon", method, set_name, metric)]
+        assert row["gap"] == pytest.approx(expected)
+        assert row["n_paired"] == 3
+        assert row["gap_ci_low"] <= row["gap"] + 1e-12 and row["gap"] - 1e-12 <= row["gap_ci_high"]
     # direction-aware: lower MAE than the oracle would be better; noisy_label's is higher
     mae = gaps.loc[("segmentation", "noisy_label", "retain", "mae")]
     assert not mae["better_than_oracle"]
 
 
 def test_gap_is_nan_without_an_oracle(results: pd.DataFrame) -> None:
-    gaps = oracle_gaps(summarize(results.loc[results["method"] != "oracle"]))
-    assert gaps["gap"].isna().all()
+    gaps = oracle_gaps(results.loc[results["method"] != "oracle"])
+    assert gaps["gap"].isna().all() and gaps["gap_ci_low"].isna().all()
+
+
+def test_paired_gap_interval_excludes_zero_for_a_consistent_shift() -> None:
+    # Items differ a lot in difficulty (a 10 dB spread) but the method is 0.5 dB below the
+    # oracle on every one: the paired interval sees the shift, the per-model spread does not.
+    base = np.linspace(25.0, 35.0, 12)
+    rows = _table({("oracle", "retain_test", "psnr"): list(base),
+                   ("m", "retain_test", "psnr"): list(base - 0.5 + np.tile([0.05, -0.05], 6))},
+                  "recon")  # fmt: skip
+    gap = oracle_gaps(pd.DataFrame(rows), n_resamples=300).iloc[0]
+    assert gap["gap"] == pytest.approx(-0.5)
+    assert -0.6 < gap["gap_ci_low"] < gap["gap_ci_high"] < -0.4
+    summary = summarize(pd.DataFrame(rows), n_resamples=300).set_index("method")
+    assert summary.at["m", "ci_high"] - summary.at["m", "ci_low"] > 2.0
 
 
 def test_distance_to_oracle_combines_retain_and_forget(results: pd.DataFrame) -> None:
     pairs = {"recon": [(("retain_test", "ssim"), ("forget_train", "ssim"))],
              "segmentation": [(("retain", "dice_mean"), ("forget", "dice_mean"))]}  # fmt: skip
-    distances = distance_to_oracle(summarize(results), pairs).set_index(["task", "method"])
+    distances = distance_to_oracle(results, pairs, n_resamples=200).set_index(["task", "method"])
     for method in ("original", "ft", "nl_ft", "ga_l1", "oracle"):
         retain_gap = _mean(RECON, method, "retain_test", "ssim") - _mean(
             RECON, "oracle", "retain_test", "ssim"
@@ -187,8 +203,11 @@ def test_distance_to_oracle_combines_retain_and_forget(results: pd.DataFrame) ->
             RECON, "oracle", "forget_train", "ssim"
         )
         expected = math.sqrt(retain_gap**2 + forget_gap**2)
-        assert distances.loc[("recon", method), "distance_to_oracle"] == pytest.approx(expected)
+        row = distances.loc[("recon", method)]
+        assert row["distance_to_oracle"] == pytest.approx(expected)
+        assert row["distance_ci_low"] <= row["distance_ci_high"]
     assert distances.loc[("recon", "oracle"), "distance_to_oracle"] == 0
+    assert (distances["criteria"] == "test").all()
 
 
 def test_headline_relative_to_original(results: pd.DataFrame) -> None:
@@ -246,11 +265,15 @@ def test_recon_study_table_layout_and_cells(results: pd.DataFrame) -> None:
     row = table.set_index("method").loc["nl_ft"]
     psnr = RECON[("nl_ft", "retain_test", "psnr")]
     ssim = RECON[("nl_ft", "retain_test", "ssim")]
+    cells = summary.set_index(["task", "method", "set", "metric"])
+    psnr_row = cells.loc[("recon", "nl_ft", "retain_test", "psnr")]
+    ssim_row = cells.loc[("recon", "nl_ft", "retain_test", "ssim")]
     expected = (
-        f"{format_mean_std(np.mean(psnr), np.std(psnr, ddof=1), 'psnr')} / "
-        f"{format_mean_std(np.mean(ssim), np.std(ssim, ddof=1), 'ssim')}"
+        f"{format_ci(np.mean(psnr), psnr_row['ci_low'], psnr_row['ci_high'], 'psnr')} / "
+        f"{format_ci(np.mean(ssim), ssim_row['ci_low'], ssim_row['ci_high'], 'ssim')}"
     )
-    assert row[retain_header] == expected
+    assert row[retain_header] == expected and "[" in expected
+    assert psnr_row["ci_low"] <= np.mean(psnr) <= psnr_row["ci_high"]
     assert (table.set_index("method").loc["full_ft"] == "missing").all()
 
 
@@ -284,47 +307,72 @@ CRITERIA = {
 }  # fmt: skip
 MEMBERSHIP = pd.DataFrame(
     {"task": "recon", "method": ["original", "oracle", "ft", "nl_ft", "ga_l1"],
-     "accuracy_mean": [0.9, 0.55, 0.85, 0.6, math.nan],
-     "note": ["", "", "", "", "not computable: 1 member(s)"]}
+     "private": ["exposed", "yes", "exposed", "yes", "n/a"],
+     "private_detail": ["AUC 0.95", "AUC 0.50", "AUC 0.90", "AUC 0.52",
+                        "not computable: 1 member(s)"]}
 )  # fmt: skip
 COSTS = pd.DataFrame({"task": "recon", "method": ["oracle", "nl_ft", "ft", "ga_l1"],
                       "wall_time_s": [800.0, 35.0, 20.0, 500.0]})  # fmt: skip
 
 
+def _verdicts(results: pd.DataFrame, criteria=CRITERIA, **kwargs) -> pd.DataFrame:
+    return verdicts(summarize(results, n_resamples=200), oracle_gaps(results, n_resamples=200),
+                    criteria, TOLERANCES, **kwargs)  # fmt: skip
+
+
 @pytest.fixture
 def recon_verdicts(results: pd.DataFrame) -> pd.DataFrame:
-    table = verdicts(
-        summarize(results), CRITERIA, TOLERANCES, membership=MEMBERSHIP,
-        costs=cost_ratios(COSTS), expected_methods={"recon": ["ft", "nl_ft", "full_ft"]},
+    table = _verdicts(
+        results, membership=MEMBERSHIP, costs=cost_ratios(COSTS),
+        expected_methods={"recon": ["ft", "nl_ft", "full_ft"]},
+        tuning_record={"nl_ft": "Optuna TPE, 20 trials, sets retain_val+forget_val"},
     )  # fmt: skip
     return table.loc[table["task"] == "recon"].set_index("method")
 
 
-def test_verdict_forgot(recon_verdicts: pd.DataFrame) -> None:
+def test_verdict_forgot_from_intervals(recon_verdicts: pd.DataFrame) -> None:
     assert recon_verdicts.at["nl_ft", "forgot"] == "yes"
-    assert recon_verdicts.at["ft", "forgot"] == "no"
-    assert recon_verdicts.at["original", "forgot"] == "no"
+    assert recon_verdicts.at["ft", "forgot"] == "not enough"
+    assert recon_verdicts.at["original", "forgot"] == "not enough"
     assert recon_verdicts.at["ga_l1", "forgot"] == "too much"
-    nl_ft_ssim = _mean(RECON, "nl_ft", "forget_train", "ssim")
-    assert f"SSIM {nl_ft_ssim:.3f} vs oracle" in recon_verdicts.at["nl_ft", "forgot_detail"]
+    detail = recon_verdicts.at["nl_ft", "forgot_detail"]
+    assert "forget_train SSIM" in detail and "[" in detail and "vs ±0.020" in detail
     assert "oracle" not in recon_verdicts.index
 
 
 def test_verdict_kept(recon_verdicts: pd.DataFrame) -> None:
     assert recon_verdicts.at["nl_ft", "kept"] == "yes"
     assert recon_verdicts.at["ft", "kept"] == "yes"
-    assert recon_verdicts.at["ga_l1", "kept"] == "no"
+    assert recon_verdicts.at["ga_l1", "kept"] == "lost"
+
+
+def test_verdict_is_inconclusive_when_the_interval_is_too_wide() -> None:
+    rows = _table({("oracle", "forget_train", "psnr"): [30.0, 30.0, 30.0, 30.0],
+                   ("noisy", "forget_train", "psnr"): [27.0, 33.0, 26.0, 34.0]},
+                  "recon")  # fmt: skip
+    table = _verdicts(pd.DataFrame(rows), {"recon": ([], [("forget_train", "psnr")])})
+    assert table.set_index("method").at["noisy", "forgot"] == "inconclusive"
+    one = _table({("oracle", "forget_train", "psnr"): [30.0],
+                  ("m", "forget_train", "psnr"): [30.1]}, "recon")  # fmt: skip
+    single = _verdicts(pd.DataFrame(one), {"recon": ([], [("forget_train", "psnr")])})
+    assert single.set_index("method").at["m", "forgot"] == "inconclusive"
+    assert "no CI" in single.set_index("method").at["m", "forgot_detail"]
 
 
 def test_verdict_private_and_cost(recon_verdicts: pd.DataFrame) -> None:
     assert recon_verdicts.at["nl_ft", "private"] == "yes"
-    assert recon_verdicts.at["ft", "private"] == "no"
+    assert recon_verdicts.at["ft", "private"] == "exposed"
     assert recon_verdicts.at["ga_l1", "private"] == "n/a"
     assert "not computable" in recon_verdicts.at["ga_l1", "private_detail"]
     assert recon_verdicts.at["nl_ft", "cost_ratio"] == pytest.approx(35.0 / 800.0)
     assert recon_verdicts.at["nl_ft", "cost"] == "cheap"
     assert recon_verdicts.at["ga_l1", "cost"] == "expensive"
     assert recon_verdicts.at["original", "cost"] == "n/a"
+
+
+def test_verdict_settings_selected_on(recon_verdicts: pd.DataFrame) -> None:
+    assert recon_verdicts.at["nl_ft", "selected_on"].startswith("Optuna TPE")
+    assert recon_verdicts.at["ft", "selected_on"] == "conf defaults (not tuned)"
 
 
 def test_verdict_missing_method_is_listed_not_an_error(recon_verdicts: pd.DataFrame) -> None:
@@ -334,15 +382,17 @@ def test_verdict_missing_method_is_listed_not_an_error(recon_verdicts: pd.DataFr
     assert "did not run" in row["sentence"]
 
 
-def test_verdict_sentence_in_plain_words(recon_verdicts: pd.DataFrame) -> None:
+def test_verdict_sentence_derives_from_the_verdicts(recon_verdicts: pd.DataFrame) -> None:
     sentence = recon_verdicts.at["nl_ft", "sentence"]
-    assert sentence.startswith("nl_ft — forgot: yes — forget_train SSIM")
-    for aspect in ("kept: yes", "private: yes", "cost: cheap", "of retraining"):
+    assert sentence.startswith("nl_ft — forgot as much as the oracle")
+    for aspect in ("kept the retain quality", "private (attack AUC", "cheap", "of retraining"):
         assert aspect in sentence
+    assert "did not forget enough" in recon_verdicts.at["ft", "sentence"]
+    assert "forgot too much" in recon_verdicts.at["ga_l1", "sentence"]
 
 
 def test_verdicts_without_oracle_are_not_available(results: pd.DataFrame) -> None:
-    table = verdicts(summarize(results.loc[results["method"] != "oracle"]), CRITERIA, TOLERANCES)
+    table = _verdicts(results.loc[results["method"] != "oracle"])
     ran = table.loc[table["status"] == "ran"]
     assert (ran["forgot"] == "n/a").all() and (ran["kept"] == "n/a").all()
     assert ran["forgot_detail"].str.contains("no oracle result").all()
@@ -350,16 +400,17 @@ def test_verdicts_without_oracle_are_not_available(results: pd.DataFrame) -> Non
 
 def test_forgot_is_direction_aware_for_lower_is_better_metrics() -> None:
     rows = _table(
-        {("oracle", "forget", "nmse"): [0.040, 0.040],
-         ("worse", "forget", "nmse"): [0.050, 0.050],
-         ("better", "forget", "nmse"): [0.020, 0.020]},
+        {("oracle", "forget", "nmse"): [0.040, 0.041, 0.039],
+         ("same", "forget", "nmse"): [0.041, 0.042, 0.040],
+         ("better", "forget", "nmse"): [0.020, 0.021, 0.019],
+         ("worse", "forget", "nmse"): [0.080, 0.081, 0.079]},
         "recon",
     )  # fmt: skip
-    summary = summarize(pd.DataFrame(rows))
-    table = verdicts(summary, {"recon": ([], [("forget", "nmse")])}, TOLERANCES)
+    table = _verdicts(pd.DataFrame(rows), {"recon": ([], [("forget", "nmse")])})
     forgot = table.set_index("method")["forgot"]
-    assert forgot["worse"] == "yes"  # higher error than the oracle: forgotten
-    assert forgot["better"] == "no"  # lower error than the oracle by more than 0.005
+    assert forgot["same"] == "yes"
+    assert forgot["better"] == "not enough"  # lower error than the oracle: remembers
+    assert forgot["worse"] == "too much"
 
 
 def test_dice_label_metrics_fall_back_to_the_dice_tolerance() -> None:
@@ -369,13 +420,12 @@ def test_dice_label_metrics_fall_back_to_the_dice_tolerance() -> None:
          "metric": "dice_cerebellum", "value": value, "higher_is_better": True}
         for method, value in (("oracle", 0.60), ("close", 0.64), ("far", 0.70))
     ]  # fmt: skip
-    table = verdicts(
-        summarize(pd.DataFrame(rows)),
-        {"segmentation": ([], [("forget", "dice_cerebellum")])},
-        TOLERANCES,
+    table = _verdicts(
+        pd.DataFrame(rows), {"segmentation": ([], [("forget", "dice_cerebellum")])}
     ).set_index("method")
-    assert table.at["close", "forgot"] == "yes"  # 0.04 above the oracle, tolerance 0.05
-    assert table.at["far", "forgot"] == "no"
+    # one subject: no interval, so inconclusive; the tolerance is still dice_mean's
+    assert table.at["close", "forgot"] == "inconclusive"
+    assert "vs ±0.050" in table.at["close", "forgot_detail"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,17 +435,75 @@ def test_dice_label_metrics_fall_back_to_the_dice_tolerance() -> None:
 def test_evaluate_study_from_params_survives_a_csv_round_trip(
     results: pd.DataFrame, tmp_path
 ) -> None:
-    params = EvaluationParams()
+    params = EvaluationParams.model_validate({"statistics": {"n_resamples": 200}})
     tables = evaluate_study(results, params, costs=COSTS, membership=MEMBERSHIP,
                             expected_methods={"recon": ["full_ft"]})  # fmt: skip
-    assert set(tables) == {"summary", "oracle_gaps", "distances", "relative", "costs", "verdicts"}
-    path = tmp_path / "summary.csv"
-    tables["summary"].to_csv(path, index=False)
-    reread = pd.read_csv(path)
-    again = verdicts(reread, CRITERIA, params.verdicts)
-    original = verdicts(tables["summary"], CRITERIA, params.verdicts)
+    assert set(tables) == {"summary", "oracle_gaps", "distances", "relative", "costs",
+                           "verdicts", "recommendations"}  # fmt: skip
+    paths = {name: tmp_path / f"{name}.csv" for name in ("summary", "oracle_gaps")}
+    for name, path in paths.items():
+        tables[name].to_csv(path, index=False)
+    again = verdicts(pd.read_csv(paths["summary"]), pd.read_csv(paths["oracle_gaps"]),
+                     CRITERIA, params.verdicts)  # fmt: skip
+    original = verdicts(tables["summary"], tables["oracle_gaps"], CRITERIA, params.verdicts)
     pd.testing.assert_frame_equal(again, original)
     assert "full_ft" in set(tables["verdicts"]["method"])
+    # no validation sets in these results: no recommendation, and the reason says so
+    recommended = tables["recommendations"].set_index("task")
+    assert recommended.at["recon", "method"] == ""
+    assert "no validation data" in recommended.at["recon", "reason"]
+
+
+def _with_validation(results: pd.DataFrame) -> pd.DataFrame:
+    extra = {
+        ("oracle", "retain_val", "ssim"): [0.96, 0.97, 0.96, 0.95],
+        ("oracle", "forget_val", "ssim"): [0.80, 0.82, 0.81, 0.83],
+        ("nl_ft", "retain_val", "ssim"): [0.955, 0.965, 0.96, 0.95],
+        ("nl_ft", "forget_val", "ssim"): [0.81, 0.82, 0.815, 0.83],
+        ("ft", "retain_val", "ssim"): [0.96, 0.97, 0.96, 0.95],
+        ("ft", "forget_val", "ssim"): [0.90, 0.91, 0.92, 0.93],
+        ("ga_l1", "retain_val", "ssim"): [0.3, 0.2, 0.25, 0.3],
+        ("ga_l1", "forget_val", "ssim"): [0.1, 0.1, 0.2, 0.15],
+    }
+    return pd.concat([results, pd.DataFrame(_table(extra, "recon"))], ignore_index=True)
+
+
+def test_recommendation_is_selected_on_validation_data_only(results: pd.DataFrame) -> None:
+    data = EvaluationParams().model_dump()
+    data["statistics"]["n_resamples"] = 200
+    data["tasks"]["recon"]["validation"] = {
+        "retain": [{"set": "retain_val", "metric": "ssim"}],
+        "forget": [{"set": "forget_val", "metric": "ssim"}],
+    }
+    params = EvaluationParams.model_validate(data)
+    with_val = _with_validation(results)
+    tables = evaluate_study(with_val, params)
+    recommended = tables["recommendations"].set_index("task")
+    assert recommended.at["recon", "method"] == "nl_ft"
+    assert "validation" in recommended.at["recon", "reason"]
+    verdict = tables["verdicts"].set_index(["task", "method"])
+    assert verdict.at[("recon", "ft"), "val_forgot"] == "not enough"
+    # Test data never enter the choice: make nl_ft terrible on the *test* sets only.
+    broken = with_val.copy()
+    test_rows = (broken["method"] == "nl_ft") & (broken["set"] == "forget_train")
+    broken.loc[test_rows, "value"] = broken.loc[test_rows, "value"] - 0.5
+    again = evaluate_study(broken, params)["recommendations"].set_index("task")
+    assert again.at["recon", "method"] == "nl_ft"
+    # segmentation has no 'val' set here
+    assert "no validation data" in recommended.at["segmentation", "reason"]
+
+
+def test_seed_repeats_are_pooled_per_item(results: pd.DataFrame) -> None:
+    params = EvaluationParams.model_validate({"statistics": {"n_resamples": 200}})
+    repeat = results.loc[(results["method"] == "nl_ft")].assign(method="nl_ft@seed1")
+    repeat["value"] = repeat["value"] + 0.01
+    tables = evaluate_study(pd.concat([results, repeat], ignore_index=True), params)
+    summary = tables["summary"].set_index(["task", "method", "set", "metric"])
+    pooled = summary.loc[("recon", "nl_ft", "retain_test", "ssim")]
+    seed0 = summary.loc[("recon", "nl_ft@seed0", "retain_test", "ssim")]
+    assert pooled["n_seeds"] == 2 and seed0["n_seeds"] == 1
+    assert pooled["mean"] == pytest.approx(seed0["mean"] + 0.005)
+    assert ("recon", "nl_ft@seed1", "retain_test", "ssim") in summary.index
 
 
 def test_evaluation_params_pair_retain_and_forget() -> None:

@@ -58,6 +58,12 @@ def test_report_renders_with_every_method_and_embedded_figures(study_run: Path) 
     for task in TASKS:
         for method in set(evaluated_models(task)) - _aliases(study_run, task):
             assert method in markdown, method
+    assert markdown.index("## The answer") < markdown.index("## Protocol")
+    assert "How costs are measured" in markdown
+    null = pd.read_csv(study_run / "08_reporting/evaluation/membership_null.csv")
+    assert {"oracle"} <= set(null["method"]) and "at_chance" in null.columns
+    recommendations = pd.read_csv(study_run / "08_reporting/evaluation/recommendations.csv")
+    assert set(recommendations["task"]) == set(TASKS)
     figures = sorted(path.name for path in (study_run / "08_reporting/figures").glob("*.png"))
     assert "tradeoff.png" in figures and "recon_examples.png" in figures
 

@@ -149,6 +149,38 @@ def test_tradeoff_scatter_one_panel_per_task(summary: pd.DataFrame, tmp_path: Pa
     _saves_png(figure, tmp_path / "tradeoff.png")
 
 
+def test_tradeoff_scatter_readable_at_a_glance(summary: pd.DataFrame, tmp_path: Path) -> None:
+    pairs = {"recon": (("retain_test", "ssim"), ("forget_train", "ssim"))}
+    extra = summary.loc[summary["method"] == "nl_ft"].assign(method="nl_ft@seed1")
+    hidden = summary.loc[summary["method"] == "nl_ft"].assign(method="reference")
+    crowded = pd.concat([summary, extra, hidden], ignore_index=True)
+    for name in ("a", "b", "c", "d"):  # four methods on top of each other
+        crowded = pd.concat([crowded, summary.loc[summary["method"] == "nl_ft"].assign(
+            method=name)], ignore_index=True)  # fmt: skip
+    figure = tradeoff_scatter(crowded, pairs, include_sweeps=True, hidden=["reference"])
+    axis = figure.axes[0]
+    labels = {collection.get_label() for collection in axis.collections
+              if not collection.get_label().startswith("_")}  # fmt: skip
+    assert {"original", "oracle", "nl_ft", "a", "d"} <= labels
+    assert "reference" not in labels and "nl_ft@seed1" not in labels
+    # nl_ft's sweep variants are a line named in the legend (ft has no main run here: points)
+    lines = {line.get_label(): line for line in axis.get_lines()}
+    assert "nl_ft sweep (3)" in lines and "ft@1%" in labels
+    # every main method is named once, and no two names overlap
+    names = [text for text in axis.texts if text.get_text() in labels]
+    assert sorted(t.get_text() for t in names) == sorted(labels)
+    positions = sorted(text.get_position()[1] for text in names)
+    assert min(np.diff(positions)) >= min(0.075, 1.0 / len(names)) - 1e-9
+    # error bars are the 95 % intervals
+    oracle_rows = summary.query("method == 'oracle' and set == 'retain_test'").iloc[0]
+    segments = [c for c in axis.collections if c.get_label() != "oracle"
+                and hasattr(c, "get_segments") and len(c.get_segments()) == 1]
+    spans = {round(float(seg.get_segments()[0][1][1] - seg.get_segments()[0][0][1]), 6)
+             for seg in segments if seg.get_segments()[0][0][0] == seg.get_segments()[0][1][0]}
+    assert round(oracle_rows["ci_high"] - oracle_rows["ci_low"], 6) in spans
+    _saves_png(figure, tmp_path / "tradeoff_sweeps.png")
+
+
 def test_tradeoff_scatter_notes_a_task_without_data(summary: pd.DataFrame) -> None:
     pairs = {"recon": (("retain_test", "psnr"), ("forget_train", "psnr"))}
     figure = tradeoff_scatter(summary, pairs)

@@ -24,7 +24,10 @@ from med_unlearning.reporting.report import (
     render_report,
 )
 
-RECON_METHODS = ("original", "oracle", "ft", "nl_ft", "ga_l1")
+RECON_METHODS = ("original", "oracle", "ft", "nl_ft", "ga_l1", "reference")
+#: per-method quality factor (reference ~ oracle; nl_ft close to the oracle)
+RECON_FACTOR = {"original": 1.0, "oracle": 0.95, "ft": 0.99, "nl_ft": 0.951, "ga_l1": 0.6,
+                "reference": 0.95}  # fmt: skip
 SEGMENTATION_METHODS = ("original", "oracle", "noisy_label@e50", "max_loss@e50")
 PROTOCOL = {
     "tasks": ["recon", "segmentation"],
@@ -37,14 +40,16 @@ PROTOCOL = {
 def _results() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     rows = []
-    for index, method in enumerate(RECON_METHODS):
-        for set_name in ("retain_test", "forget_test", "forget_train"):
+    for method in RECON_METHODS:
+        for set_name in ("retain_test", "forget_test", "forget_train", "retain_val",
+                         "forget_val"):  # fmt: skip
             for item in range(4):
                 for metric, base, higher in (("psnr", 35.0, True), ("ssim", 0.9, True),
                                              ("nmse", 0.02, False)):  # fmt: skip
+                    factor = RECON_FACTOR[method] if higher else 2 - RECON_FACTOR[method]
                     rows.append({"task": "recon", "method": method, "set": set_name,
                                  "item_id": f"{set_name}{item}", "metric": metric,
-                                 "value": base * (1 - 0.05 * index) + rng.normal(0, 0.01),
+                                 "value": base * factor + rng.normal(0, 0.001),
                                  "higher_is_better": higher})  # fmt: skip
     for index, method in enumerate(SEGMENTATION_METHODS):
         for set_name in ("retain", "forget", "test"):
@@ -122,7 +127,7 @@ def test_every_method_has_a_summary_row(rendered: tuple) -> None:
     markdown, html, _ = rendered
     order = EvaluationParams().method_order
     strategies = sorted(["ft", "nl_ft", "ga_l1", "full_ft"], key=order.index)
-    assert _summary_rows(markdown, "recon") == ["original", "oracle", *strategies]
+    assert _summary_rows(markdown, "recon") == ["original", "oracle", *strategies, "reference"]
     assert set(_summary_rows(markdown, "segmentation")) == {
         *SEGMENTATION_METHODS, "fix_decoder@e50"
     }
@@ -158,7 +163,7 @@ def test_markdown_links_figures_by_relative_name(rendered: tuple) -> None:
 
 def test_report_content(rendered: tuple) -> None:
     markdown, html, _ = rendered
-    for heading in ("## Protocol", "Gap to the oracle", "Distance to the oracle",
+    for heading in ("## The answer", "## Protocol", "gap to the oracle", "Distance to the oracle",
                     "Membership inference", "### Cost", "### Verdicts", "How MAE is computed",
                     "## Glossary"):  # fmt: skip
         assert heading in markdown
@@ -169,23 +174,23 @@ def test_report_content(rendered: tuple) -> None:
         assert f"**{term}**" in markdown and f"<dt>{term}</dt>" in html
     assert "4.4%" in markdown  # nl_ft: 35 s of 800 s retraining
     verdict_line = next(line for line in markdown.splitlines() if line.startswith("- nl_ft — "))
-    assert "forgot:" in verdict_line and "vs oracle" in verdict_line
+    assert "forgot as much as the oracle" in verdict_line and "vs ±" in verdict_line
+    assert "[" in verdict_line  # every gap with its interval
+    assert "How costs are measured" in markdown and "without validation" in markdown
     assert "- full_ft — missing" in markdown
 
 
 def test_membership_table_says_what_the_items_are(rendered: tuple) -> None:
     markdown, html, _ = rendered
-    recon = markdown.split("## Task: recon")[1].split("### Membership inference")[1].split("###")[0]
-    segmentation = (
-        markdown.split("## Task: segmentation")[1].split("### Membership inference")[1]
-        .split("###")[0]
-    )  # fmt: skip
+    heading = "### Membership inference\n"
+    recon = markdown.split("## Task: recon")[1].split(heading)[1].split("###")[0]
+    segmentation = markdown.split("## Task: segmentation")[1].split(heading)[1].split("###")[0]
     nl_ft = next(line for line in recon.splitlines() if line.startswith("| nl_ft "))
     assert "12 / 12 slices (4 / 4 volumes)" in nl_ft
-    assert "slices of 4 member and 4 non-member volume(s)" in nl_ft
-    assert "volume identity" in recon  # the caveat, in the table's caption
+    assert "CI: bootstrap over volumes" in nl_ft
+    assert "reference" in recon  # calibration, in the caption
     noisy = next(line for line in segmentation.splitlines() if line.startswith("| noisy_label"))
-    assert "| 3 / 3 |" in noisy and "slices" not in noisy
+    assert "| 3 / 3 subjects |" in noisy and "slices" not in noisy
     assert "**attack granularity**" in markdown and "<dt>attack granularity</dt>" in html
     assert "one item per 2-D slice, loss features from SSIM, NMSE" in markdown
 
@@ -226,3 +231,68 @@ def test_section_object_defaults() -> None:
     markdown, html = render_report(ReportContext(title="Empty", protocol={},
                                                  sections=[TaskSection(task="recon")]))  # fmt: skip
     assert "## Task: recon" in markdown and "<h2>Task: recon</h2>" in html
+
+
+def _answer(markdown: str, task: str) -> str:
+    return markdown.split("## The answer")[1].split("**How verdicts")[0].split(f"### {task}")[1]
+
+
+def test_report_leads_with_the_answer_selected_on_validation(rendered: tuple) -> None:
+    markdown, html, context = rendered
+    assert markdown.index("## The answer") < markdown.index("## Protocol")
+    recon = _answer(markdown, "recon").split("### segmentation")[0]
+    assert "**Recommended: nl_ft** — selected on validation data only" in recon
+    assert "Settings selected on: conf defaults (not tuned)" in recon
+    # the answer's verdict sentence is the verdict table's, word for word
+    sentence = next(line for line in context.sections[0].verdicts if line.startswith("nl_ft"))
+    assert f"On the test sets: {sentence}" in recon
+    assert "gap to the oracle [95 % CI]" in recon and "forget train (UA) SSIM" in recon
+    assert "null check" in recon
+    segmentation = _answer(markdown, "segmentation")
+    assert "**No recommendation** — no recommendation: no validation data" in segmentation
+    assert "<h2>The answer</h2>" in html and "Recommended: nl_ft" in html
+
+
+def test_a_failed_null_check_makes_privacy_uninformative(rendered: tuple) -> None:
+    markdown, _, context = rendered
+    # The synthetic recon data: reference = oracle quality, so calibrated nulls sit at chance;
+    # segmentation has no reference model: uncalibrated, and the report says what follows.
+    segmentation = _answer(markdown, "segmentation")
+    assert "calibration: none (no reference model in the results)" in segmentation
+    sections = {section.task: section for section in context.sections}
+    null_tables = [t for title, t, _ in sections["recon"].tables if "null check" in title]
+    assert len(null_tables) == 1 and "oracle" in set(null_tables[0]["null model"])
+
+
+def test_tuning_record_is_shown_per_method() -> None:
+    data = _report_params().model_dump()
+    data["tuning_record"] = {"nl_ft": "Optuna TPE, 20 trials, objective oracle distance, "
+                                      "sets retain_val+forget_val"}  # fmt: skip
+    params = EvaluationParams.model_validate(data)
+    results = _results()
+    tables = evaluate_study(results, params, expected_methods=EXPECTED)
+    markdown, _ = render_report(
+        build_report_context(tables, params, protocol={}, expected_methods=EXPECTED)
+    )
+    assert "Settings selected on: Optuna TPE, 20 trials" in markdown
+    glance = markdown.split("### Verdicts at a glance")[1].split("###")[0]
+    assert "settings selected on" in glance and "conf defaults (not tuned)" in glance
+
+
+def test_membership_tables_survive_the_catalogs_csv_round_trip(tmp_path) -> None:
+    import yaml
+
+    params = _report_params()
+    results = _results()
+    membership = membership_attacks_from_params(results, params, _slices(results))
+    catalog = yaml.safe_load(open("conf/base/catalog_evaluation.yml"))
+    load_args = catalog["evaluation.membership"]["load_args"]
+    path = tmp_path / "membership.csv"
+    membership.to_csv(path, index=False)
+    reread = pd.read_csv(path, **load_args)
+    # "null model" roles and "n/a" verdicts stay words (pandas reads bare "null"/"n/a" as NaN)
+    pd.testing.assert_series_equal(reread["role"], membership["role"])
+    pd.testing.assert_series_equal(reread["private"], membership["private"])
+    tables = evaluate_study(results, params, expected_methods=EXPECTED)
+    context = build_report_context(tables, params, protocol={}, membership=reread)
+    assert "null check" in " ".join(context.answers[0].lines)

@@ -28,10 +28,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from med_unlearning.metrics.statistics import (
+    bootstrap_ci,
+    bootstrap_statistic,
+    equivalence,
+    format_interval,
+    is_seed_repeat,
+    paired_differences,
+    pool_seed_repeats,
+)
 from med_unlearning.params.evaluation import EvaluationParams, VerdictParams
 
 __all__ = [
     "COST_COLUMNS",
+    "DISTANCE_COLUMNS",
+    "FAILING",
+    "GAP_COLUMNS",
+    "VERDICT_COLUMNS",
     "DEFAULT_HIGHER_IS_BETTER",
     "REQUIRED_COLUMNS",
     "SET_LABELS",
@@ -39,6 +52,7 @@ __all__ = [
     "cost_ratios",
     "distance_to_oracle",
     "evaluate_study",
+    "format_ci",
     "format_mean_std",
     "format_value",
     "metric_label",
@@ -47,10 +61,13 @@ __all__ = [
     "missing_methods",
     "oracle_gaps",
     "order_methods",
+    "settings_selected_on",
+    "recommendations",
     "relative_to_original",
     "set_label",
     "study_table",
     "summarize",
+    "tolerance_for",
     "validate_cost_table",
     "validate_summary",
     "validate_results_table",
@@ -130,6 +147,12 @@ def format_value(value: float, metric: str) -> str:
     if value is None or not np.isfinite(value):
         return _NOT_AVAILABLE
     return f"{value:.{_decimals(metric)}f}"
+
+
+def format_ci(mean: float, low: float, high: float, metric: str, signed: bool = False) -> str:
+    """``mean [low, high]`` with the metric's precision (``mean (no CI)`` without an
+    interval, ``n/a`` without a mean)."""
+    return format_interval(mean, low, high, _decimals(metric), signed=signed)
 
 
 def format_mean_std(mean: float, std: float, metric: str) -> str:
@@ -357,26 +380,53 @@ def validate_summary(summary: pd.DataFrame, name: str = "summary") -> pd.DataFra
 
 
 
-def summarize(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std over items per task × method × set × metric.
+def summarize(
+    results: pd.DataFrame,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Mean over items with its bootstrap interval, per task × method × set × metric.
 
     Returns:
-        Columns ``task, method, set, metric, higher_is_better, mean, std, n,
-        retain_fraction, epochs``; ``std`` is the sample standard deviation (ddof 1, NaN
-        for a single item), ``n`` counts finite values (NaN values are left out).
+        Columns ``task, method, set, metric, higher_is_better, mean, std, ci_low, ci_high,
+        n, n_seeds, retain_fraction, epochs``; ``std`` is the sample standard deviation over
+        items (ddof 1), ``ci_low``/``ci_high`` the percentile-bootstrap interval of the mean
+        over items (:func:`~med_unlearning.metrics.statistics.bootstrap_ci`; NaN for a
+        single item), ``n`` counts finite values, ``n_seeds`` the seed repeats pooled per
+        item (1 unless the table went through
+        :func:`~med_unlearning.metrics.statistics.pool_seed_repeats`).
     """
     results = validate_results_table(results)
+    if "n_seeds" not in results.columns:
+        results["n_seeds"] = 1
     grouped = results.groupby(_SUMMARY_KEYS, sort=True, dropna=False)
     summary = grouped.agg(
         higher_is_better=("higher_is_better", "first"),
         mean=("value", "mean"),
         std=("value", "std"),
         n=("value", "count"),
+        n_seeds=("n_seeds", "max"),
         retain_fraction=("retain_fraction", "first"),
         epochs=("epochs", "first"),
     ).reset_index()
+    lows, highs = [], []
+    for _, group in grouped:
+        interval = bootstrap_ci(
+            group["value"].to_numpy(dtype=float),
+            confidence=confidence, n_resamples=n_resamples, seed=seed,
+        )  # fmt: skip
+        lows.append(interval.low)
+        highs.append(interval.high)
+    summary["ci_low"], summary["ci_high"] = lows, highs
     summary["n"] = summary["n"].astype(int)
-    return summary
+    summary["n_seeds"] = summary["n_seeds"].astype(int)
+    columns = [
+        "task", "method", "set", "metric", "higher_is_better", "mean", "std", "ci_low",
+        "ci_high", "n", "n_seeds", "retain_fraction", "epochs",
+    ]  # fmt: skip
+    return summary.loc[:, columns]
 
 
 def _lookup(summary: pd.DataFrame) -> dict[tuple[str, str, str, str], tuple[float, float, bool]]:
@@ -391,92 +441,184 @@ def _lookup(summary: pd.DataFrame) -> dict[tuple[str, str, str, str], tuple[floa
     }
 
 
-def oracle_gaps(summary: pd.DataFrame, oracle: str = "oracle") -> pd.DataFrame:
-    """Gap to the oracle of every method, set and metric: ``method mean − oracle mean``.
+def _intervals(summary: pd.DataFrame) -> dict[tuple[str, str, str, str], tuple[float, float]]:
+    """``{(task, method, set, metric): (ci_low, ci_high)}`` (NaN when the summary has none)."""
+    has = "ci_low" in summary.columns and "ci_high" in summary.columns
+    return {
+        (str(row.task), str(row.method), str(row.set), str(row.metric)): (
+            (float(row.ci_low), float(row.ci_high)) if has else (math.nan, math.nan)
+        )
+        for row in summary.itertuples(index=False)
+    }
 
-    The oracle's own rows are left out. Where the task has no oracle result for a set and
-    metric, ``oracle_mean`` and the gaps are NaN.
+
+def _item_series(results: pd.DataFrame) -> dict[tuple[str, str, str, str], pd.Series]:
+    """``{(task, method, set, metric): values indexed by item_id}`` of a tidy table."""
+    return {
+        (str(task), str(method), str(set_name), str(metric)): group.set_index("item_id")["value"]
+        for (task, method, set_name, metric), group in results.groupby(
+            _SUMMARY_KEYS, sort=False
+        )
+    }
+
+
+GAP_COLUMNS = (
+    "task", "method", "set", "metric", "higher_is_better", "mean", "oracle_mean", "gap",
+    "gap_ci_low", "gap_ci_high", "n_paired", "relative_gap", "better_than_oracle",
+)  # fmt: skip
+
+
+def oracle_gaps(
+    results: pd.DataFrame,
+    oracle: str = "oracle",
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Paired gap to the oracle of every method, set and metric, with its bootstrap interval.
+
+    ``gap`` is the mean over the items both models were scored on of ``method − oracle``
+    (paired: the items' shared difficulty cancels); ``gap_ci_low``/``gap_ci_high`` its
+    percentile-bootstrap interval over those items. The oracle's own rows are left out;
+    where the task has no oracle result for a set and metric the gaps are NaN.
+
+    Args:
+        results: the tidy results table (per item), possibly with pooled seed repeats.
+        oracle: the oracle's method name.
+        confidence: level of the intervals.
+        n_resamples: bootstrap resamples.
+        seed: resampling seed.
 
     Returns:
-        Columns ``task, method, set, metric, higher_is_better, mean, oracle_mean, gap,
-        relative_gap`` (``gap / |oracle_mean|``) and ``better_than_oracle`` (the gap's sign
-        read with the metric's direction; False when undefined).
+        Columns :data:`GAP_COLUMNS`: ``mean``/``oracle_mean`` over all items of each model,
+        ``n_paired`` the shared items, ``relative_gap = gap / |oracle_mean|``,
+        ``better_than_oracle`` the gap's sign read with the metric's direction.
+
+    Raises:
+        ResultsTableError: ``results`` is not a tidy per-item table.
     """
-    summary = validate_summary(summary)
-    reference = summary.loc[summary["method"] == oracle, ["task", "set", "metric", "mean"]]
-    reference = reference.rename(columns={"mean": "oracle_mean"})
-    gaps = summary.loc[summary["method"] != oracle].merge(
-        reference, on=["task", "set", "metric"], how="left"
-    )
-    gaps["gap"] = gaps["mean"] - gaps["oracle_mean"]
+    results = validate_results_table(results, "oracle_gaps results")
+    series = _item_series(results)
+    rows = []
+    for (task, method, set_name, metric), values in series.items():
+        if method == oracle:
+            continue
+        reference = series.get((task, oracle, set_name, metric))
+        higher = bool(results.loc[results["metric"] == metric, "higher_is_better"].iloc[0])
+        row = {"task": task, "method": method, "set": set_name, "metric": metric,
+               "higher_is_better": higher, "mean": float(values.mean())}  # fmt: skip
+        if reference is None:
+            row.update(oracle_mean=math.nan, gap=math.nan, gap_ci_low=math.nan,
+                       gap_ci_high=math.nan, n_paired=0)  # fmt: skip
+        else:
+            interval, _ = paired_differences(
+                values, reference, confidence=confidence, n_resamples=n_resamples, seed=seed
+            )
+            row.update(oracle_mean=float(reference.mean()), gap=interval.estimate,
+                       gap_ci_low=interval.low, gap_ci_high=interval.high,
+                       n_paired=interval.n)  # fmt: skip
+        rows.append(row)
+    gaps = pd.DataFrame(rows, columns=[c for c in GAP_COLUMNS if c not in
+                                       ("relative_gap", "better_than_oracle")])  # fmt: skip
     with np.errstate(divide="ignore", invalid="ignore"):
-        gaps["relative_gap"] = gaps["gap"] / gaps["oracle_mean"].abs()
-    signed = np.where(gaps["higher_is_better"], gaps["gap"], -gaps["gap"])
-    gaps["better_than_oracle"] = np.nan_to_num(signed, nan=0.0) > 0
-    columns = [
-        "task", "method", "set", "metric", "higher_is_better",
-        "mean", "oracle_mean", "gap", "relative_gap", "better_than_oracle",
-    ]  # fmt: skip
-    return gaps.loc[:, columns].reset_index(drop=True)
+        gaps["relative_gap"] = gaps["gap"].astype(float) / gaps["oracle_mean"].astype(float).abs()
+    gap = gaps["gap"].astype(float)
+    signed = np.where(gaps["higher_is_better"].astype(bool), gap, -gap)
+    gaps["better_than_oracle"] = np.nan_to_num(signed.astype(float), nan=0.0) > 0
+    gaps = gaps.sort_values(["task", "method", "set", "metric"]).reset_index(drop=True)
+    return gaps.loc[:, list(GAP_COLUMNS)]
 
 
 Pair = tuple[tuple[str, str], tuple[str, str]]
 
 
+def _hypot_of_means(retain: np.ndarray, forget: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.hypot(np.mean(retain, axis=axis), np.mean(forget, axis=axis))
+
+
+DISTANCE_COLUMNS = (
+    "task", "criteria", "distance", "method", "retain", "forget", "oracle_retain",
+    "oracle_forget", "distance_to_oracle", "distance_ci_low", "distance_ci_high",
+)  # fmt: skip
+
+
 def distance_to_oracle(
-    summary: pd.DataFrame,
+    results: pd.DataFrame,
     pairs: Mapping[str, Sequence[Pair]],
     oracle: str = "oracle",
+    *,
+    criteria: str = "test",
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """One number per method: ``sqrt((R − R*)² + (F − F*)²)`` as in the bilevel study.
+    """One number per method: ``sqrt(ΔR² + ΔF²)`` (bilevel study), with a bootstrap interval.
 
-    ``R``/``F`` are the method's mean retain/forget metric and ``R*``/``F*`` the oracle's.
+    ``ΔR``/``ΔF`` are the mean paired differences method − oracle on the retain / forget
+    set's items; the interval resamples the two sets' items independently (they are
+    different volumes). The distance is biased upward (a norm of noisy means is never
+    below 0), so an interval that touches 0 is the most a perfect method can show.
 
     Args:
-        summary: output of :func:`summarize`.
-        pairs: per task, ``((retain_set, retain_metric), (forget_set, forget_metric))``
-            pairs; e.g. recon ``(("retain_test", "ssim"), ("forget_train", "ssim"))`` —
-            SSIM on the brain test volumes against SSIM on the forget (knee) *training*
-            slices, the data the request names — and the same with PSNR; segmentation
-            ``(("retain", "dice_mean"), ("forget", "dice_mean"))``.
+        results: the tidy results table (per item).
+        pairs: per task ``((retain_set, retain_metric), (forget_set, forget_metric))``.
         oracle: the oracle's method name.
+        criteria: label of the pairs (``test`` or ``validation``), kept in a column.
+        confidence: level of the intervals.
+        n_resamples: bootstrap resamples.
+        seed: resampling seed.
 
     Returns:
-        Columns ``task, distance`` (``"<retain metric>@<set> vs <forget metric>@<set>"``),
-        ``method, retain, forget, oracle_retain, oracle_forget, distance_to_oracle``; NaN
-        where an input is missing. The oracle itself is listed (distance 0).
+        Columns :data:`DISTANCE_COLUMNS` (means of each model on all its items; NaN where
+        an input is missing). The oracle itself is listed (distance 0).
     """
-    summary = validate_summary(summary)
-    values = _lookup(summary)
+    results = validate_results_table(results, "distance_to_oracle results")
+    series = _item_series(results)
+    empty = pd.Series(dtype=float)
     rows = []
     for task, task_pairs in pairs.items():
-        methods = method_display_order(summary, task, oracle=oracle)
+        methods = order_methods(results.loc[results["task"] == task, "method"], oracle=oracle)
         for (retain_set, retain_metric), (forget_set, forget_metric) in task_pairs:
             name = f"{retain_metric}@{retain_set} vs {forget_metric}@{forget_set}"
-            oracle_retain = values.get((task, oracle, retain_set, retain_metric), (np.nan,))[0]
-            oracle_forget = values.get((task, oracle, forget_set, forget_metric), (np.nan,))[0]
+            oracle_retain = series.get((task, oracle, retain_set, retain_metric), empty)
+            oracle_forget = series.get((task, oracle, forget_set, forget_metric), empty)
             for method in methods:
-                retain = values.get((task, method, retain_set, retain_metric), (np.nan,))[0]
-                forget = values.get((task, method, forget_set, forget_metric), (np.nan,))[0]
+                retain = series.get((task, method, retain_set, retain_metric), empty)
+                forget = series.get((task, method, forget_set, forget_metric), empty)
+                d_retain = _paired(retain, oracle_retain)
+                d_forget = _paired(forget, oracle_forget)
+                interval = bootstrap_statistic(
+                    [d_retain, d_forget], _hypot_of_means, confidence=confidence,
+                    n_resamples=n_resamples, seed=seed,
+                )  # fmt: skip
                 rows.append(
                     {
                         "task": task,
+                        "criteria": criteria,
                         "distance": name,
                         "method": method,
-                        "retain": retain,
-                        "forget": forget,
-                        "oracle_retain": oracle_retain,
-                        "oracle_forget": oracle_forget,
-                        "distance_to_oracle": math.hypot(
-                            retain - oracle_retain, forget - oracle_forget
-                        ),
+                        "retain": _mean_of(retain),
+                        "forget": _mean_of(forget),
+                        "oracle_retain": _mean_of(oracle_retain),
+                        "oracle_forget": _mean_of(oracle_forget),
+                        "distance_to_oracle": interval.estimate,
+                        "distance_ci_low": interval.low,
+                        "distance_ci_high": interval.high,
                     }
                 )
-    columns = [
-        "task", "distance", "method", "retain", "forget",
-        "oracle_retain", "oracle_forget", "distance_to_oracle",
-    ]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=list(DISTANCE_COLUMNS))
+
+
+def _paired(values: pd.Series, reference: pd.Series) -> np.ndarray:
+    """``values − reference`` on the items both have (finite only)."""
+    joined = pd.concat([values.rename("a"), reference.rename("b")], axis=1, join="inner")
+    differences = (joined["a"] - joined["b"]).to_numpy(dtype=float)
+    return differences[np.isfinite(differences)]
+
+
+def _mean_of(values: pd.Series) -> float:
+    return float(values.mean()) if len(values) else math.nan
 
 
 def relative_to_original(
@@ -618,7 +760,8 @@ def study_table(
     Rows are methods (original, oracle, strategies; see :func:`order_methods`); recon
     columns are ``PSNR / SSIM`` per set as in Erase-to-Enhance Table 1 (retain test (BTA),
     forget test (KTA), forget train (UA)), segmentation columns retain/forget Dice and MAE;
-    cells read ``mean ± std``. With ``relative`` (from :func:`relative_to_original`) two
+    cells read ``mean [95 % CI]`` (bootstrap over items; ``mean ± std`` when the summary
+    has no interval columns). With ``relative`` (from :func:`relative_to_original`) two
     more columns give the forget metric's decrease and the share of the retain metric kept,
     both against the original. Methods in ``expected_methods`` without results get a row
     whose cells read ``missing``.
@@ -629,6 +772,7 @@ def study_table(
     summary = validate_summary(summary)
     task_summary = summary.loc[summary["task"] == task]
     values = _lookup(task_summary)
+    intervals = _intervals(task_summary) if "ci_low" in task_summary.columns else None
     methods = method_display_order(
         summary, task, original=original, oracle=oracle, method_order=method_order,
         extra=expected_methods,
@@ -649,8 +793,13 @@ def study_table(
                 continue
             cells = []
             for metric in metrics:
-                mean, std, _ = values.get((task, method, set_name, metric), (np.nan, np.nan, True))
-                cells.append(format_mean_std(mean, std, metric))
+                key = (task, method, set_name, metric)
+                mean, std, _ = values.get(key, (np.nan, np.nan, True))
+                if intervals is None:
+                    cells.append(format_mean_std(mean, std, metric))
+                else:
+                    low, high = intervals.get(key, (np.nan, np.nan))
+                    cells.append(format_ci(mean, low, high, metric))
             row[header] = " / ".join(cells)
         if relative_rows:
             found = relative_rows.get(method)
@@ -671,7 +820,9 @@ def _percent(value: float) -> str | None:
 # Verdicts
 
 
-def _tolerance(metric: str, oracle_value: float, thresholds: VerdictParams) -> float:
+def tolerance_for(metric: str, oracle_value: float, thresholds: VerdictParams) -> float:
+    """The verdict tolerance of ``metric``: its absolute entry, ``dice_mean``'s for other Dice
+    metrics, else ``relative_tolerance × |oracle_value|``."""
     tolerances = thresholds.tolerances
     if metric in tolerances:
         return tolerances[metric]
@@ -682,18 +833,28 @@ def _tolerance(metric: str, oracle_value: float, thresholds: VerdictParams) -> f
     return thresholds.relative_tolerance * abs(oracle_value)
 
 
-def _criterion_text(set_name: str, metric: str, value: float, oracle_value: float) -> str:
-    return (
-        f"{set_name} {metric_label(metric)} {format_value(value, metric)} "
-        f"vs oracle {format_value(oracle_value, metric)}"
-    )
+#: Verdict values that fail a criterion (the recommendation skips methods with any).
+FAILING = ("not enough", "too much", "lost")
+
+_FORGET_WORDS = {"equivalent": "yes", "above": "not enough", "below": "too much",
+                 "inconclusive": "inconclusive"}  # fmt: skip
+_RETAIN_WORDS = {"equivalent": "yes", "above": "better", "below": "lost",
+                 "inconclusive": "inconclusive"}  # fmt: skip
+
+
+def _gap_lookup(gaps: pd.DataFrame | None) -> dict[tuple[str, str, str, str], Any]:
+    if gaps is None or gaps.empty:
+        return {}
+    return {
+        (str(row.task), str(row.method), str(row.set), str(row.metric)): row
+        for row in gaps.itertuples(index=False)
+    }
 
 
 def _judge(
-    values: Mapping[tuple[str, str, str, str], tuple[float, float, bool]],
+    gaps: Mapping[tuple[str, str, str, str], Any],
     task: str,
     method: str,
-    oracle: str,
     refs: Sequence[tuple[str, str]],
     thresholds: VerdictParams,
     *,
@@ -701,57 +862,62 @@ def _judge(
 ) -> tuple[str, str]:
     """Verdict and detail text of ``kept`` (``forgetting=False``) or ``forgot``.
 
-    With ``d = (method − oracle)`` read in the metric's direction (``d > 0``: better than the
-    oracle): forgot when ``d <= tol`` for every ref ("too much" when some ``d < −overshoot ×
-    tol``); kept when ``d >= −tol`` for every ref (better than the oracle counts as kept).
+    Each criterion's paired gap interval is read in the metric's direction (``d > 0``:
+    better than the oracle) and judged by :func:`~med_unlearning.metrics.statistics.
+    equivalence` against the metric's tolerance. Forget side: equivalent → ``yes``, above →
+    ``not enough`` (still better on the forget data than a model that never saw it), below →
+    ``too much`` (worse than the oracle: over-forgetting is detectable too). Retain side:
+    equivalent → ``yes``, above → ``better``, below → ``lost``. Anything else is
+    ``inconclusive``. Several criteria: a failing one decides, then ``inconclusive``.
     """
     if not refs:
         return _NOT_AVAILABLE, "no criteria configured for this task"
-    details, passes, overshoot, unknown = [], [], False, []
+    words = _FORGET_WORDS if forgetting else _RETAIN_WORDS
+    details, outcomes, unknown = [], [], []
     for set_name, metric in refs:
-        value = values.get((task, method, set_name, metric), (math.nan, math.nan, True))
-        reference = values.get((task, oracle, set_name, metric), (math.nan, math.nan, True))
-        if not np.isfinite(value[0]) or not np.isfinite(reference[0]):
-            who = "oracle" if not np.isfinite(reference[0]) else method
+        row = gaps.get((task, method, set_name, metric))
+        if row is None or not np.isfinite(float(row.oracle_mean)):
+            who = method if row is None else "oracle"
             unknown.append(f"no {who} result for {set_name} {metric_label(metric)}")
             continue
-        higher_is_better = value[2]
-        difference = value[0] - reference[0]
-        directed = difference if higher_is_better else -difference
-        tol = _tolerance(metric, reference[0], thresholds)
-        details.append(_criterion_text(set_name, metric, value[0], reference[0]))
-        if forgetting:
-            passes.append(directed <= tol)
-            overshoot |= directed < -thresholds.overshoot_factor * tol
-        else:
-            passes.append(directed >= -tol)
+        gap, low, high = float(row.gap), float(row.gap_ci_low), float(row.gap_ci_high)
+        sign = 1.0 if bool(row.higher_is_better) else -1.0
+        directed = sorted((sign * low, sign * high))
+        tol = tolerance_for(metric, float(row.oracle_mean), thresholds)
+        outcome = words[equivalence(directed[0], directed[1], tol)]
+        outcomes.append(outcome)
+        details.append(
+            f"{set_name} {metric_label(metric)} {format_ci(gap, low, high, metric, signed=True)}"
+            f" vs ±{format_value(tol, metric)}: {outcome}"
+        )
     if unknown:
         return _NOT_AVAILABLE, "; ".join([*details, *unknown])
-    if not all(passes):
-        return "no", ", ".join(details)
-    if forgetting and overshoot:
-        return "too much", ", ".join(details) + " (far below the oracle: detectable)"
+    for word in ("not enough", "too much", "lost", "inconclusive"):
+        if word in outcomes:
+            return word, ", ".join(details)
+    if "better" in outcomes:
+        return "better", ", ".join(details)
     return "yes", ", ".join(details)
 
 
-def _privacy(
-    membership: pd.DataFrame | None, task: str, method: str, oracle: str, tolerance: float
-) -> tuple[str, str]:
+def _privacy(membership: pd.DataFrame | None, task: str, method: str) -> tuple[str, str]:
+    """``private`` verdict from the membership table's paired AUC difference to the oracle.
+
+    ``uninformative`` when the task's null check failed (the attack "detects" members on a
+    model that never saw them), else the equivalence verdict of ``auc_minus_oracle``'s
+    interval against ``privacy_tolerance``: equivalent → ``yes``; outside → ``exposed``;
+    otherwise ``inconclusive``.
+    """
     if membership is None or membership.empty:
         return _NOT_AVAILABLE, "no membership-inference results"
-    rows = membership.loc[membership["task"] == task].set_index("method")
-    if method not in rows.index or oracle not in rows.index:
-        who = method if method not in rows.index else oracle
-        return _NOT_AVAILABLE, f"no membership-inference result for {who}"
-    accuracy = float(rows.at[method, "accuracy_mean"])
-    reference = float(rows.at[oracle, "accuracy_mean"])
-    if not np.isfinite([accuracy, reference]).all():
-        note = rows.at[method, "note"] if "note" in rows.columns else ""
-        note = note if isinstance(note, str) else ""  # NaN when read back from CSV
-        reason = f" ({note})" if note else ""
-        return _NOT_AVAILABLE, f"attack not computable{reason}"
-    verdict = "yes" if abs(accuracy - reference) <= tolerance else "no"
-    return verdict, f"attack accuracy {accuracy:.2f} vs oracle {reference:.2f}"
+    rows = membership.loc[(membership["task"] == task) & (membership["method"] == method)]
+    if rows.empty:
+        return _NOT_AVAILABLE, f"no membership-inference result for {method}"
+    row = rows.iloc[0]
+    verdict = str(row.get("private", _NOT_AVAILABLE))
+    detail = row.get("private_detail", "")
+    detail = detail if isinstance(detail, str) else ""
+    return verdict, detail
 
 
 def _cost(
@@ -769,57 +935,85 @@ def _cost(
     verdict = "cheap" if ratio <= max_ratio else "expensive"
     detail = (
         f"{100 * ratio:.1f}% of retraining "
-        f"({row['wall_time_s']:.1f} s vs {row['oracle_wall_time_s']:.1f} s)"
+        f"({row['wall_time_s']:.1f} s vs {row['oracle_wall_time_s']:.1f} s; one run, no CI)"
     )
     return ratio, verdict, detail
 
 
+def settings_selected_on(method: str, tuning_record: Mapping[str, str] | None) -> str:
+    """How ``method``'s settings were chosen: its ``tuning_record`` entry (by full name, then
+    by the strategy before ``@``), else ``conf defaults (not tuned)``."""
+    record = tuning_record or {}
+    if method in record:
+        return str(record[method])
+    if method_base(method) in record:
+        return str(record[method_base(method)])
+    return "conf defaults (not tuned)"
+
+
+VERDICT_COLUMNS = (
+    "task", "method", "status", "forgot", "forgot_detail", "kept", "kept_detail", "private",
+    "private_detail", "cost", "cost_ratio", "cost_detail", "val_forgot", "val_forgot_detail",
+    "val_kept", "val_kept_detail", "selected_on", "sentence",
+)  # fmt: skip
+
+
 def verdicts(
     summary: pd.DataFrame,
+    gaps: pd.DataFrame,
     criteria: Mapping[str, tuple[Sequence[tuple[str, str]], Sequence[tuple[str, str]]]],
     thresholds: VerdictParams,
     *,
+    validation: Mapping[str, tuple[Sequence[tuple[str, str]], Sequence[tuple[str, str]]]]
+    | None = None,
     membership: pd.DataFrame | None = None,
     costs: pd.DataFrame | None = None,
     expected_methods: Mapping[str, Sequence[str]] | None = None,
     original: str = "original",
     oracle: str = "oracle",
     method_order: Sequence[str] = (),
+    tuning_record: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Per task and method (the oracle excepted), plain verdicts against the oracle.
+    """Per task and method (the oracle excepted), verdicts read off confidence intervals.
 
-    - ``forgot``: every forget metric is at or below the oracle's within its tolerance
-      (direction-aware); ``too much`` when far below (``overshoot_factor`` tolerances);
-    - ``kept``: every retain metric is no worse than the oracle's by more than its tolerance;
-    - ``private``: attack accuracy within ``privacy_tolerance`` of the oracle's;
+    - ``forgot`` / ``kept``: the paired gap to the oracle on every forget / retain criterion,
+      judged by the equivalence rule (:data:`~med_unlearning.metrics.statistics.
+      EQUIVALENCE_RULE`, see :func:`_judge`): ``yes``, ``not enough`` / ``too much``
+      (forget), ``lost`` / ``better`` (retain), ``inconclusive``;
+    - ``val_forgot`` / ``val_kept``: the same on the validation criteria (model selection);
+    - ``private``: from the membership table (``yes``, ``exposed``, ``inconclusive``,
+      ``uninformative`` when the attack's null check failed);
     - ``cost``: ``cheap`` when wall time / retraining time ≤ ``max_cost_ratio``.
 
-    Values are ``yes``/``no`` (``n/a`` with a reason in the detail column when an input is
-    missing). Expected methods with no results get a row with status and verdicts
-    ``missing`` — never an error.
+    ``n/a`` (with a reason in the detail column) when an input is missing; expected methods
+    with no results get a row reading ``missing`` — never an error.
 
     Args:
-        summary: output of :func:`summarize`.
+        summary: output of :func:`summarize` (lists each task's methods).
+        gaps: output of :func:`oracle_gaps` (the paired intervals).
         criteria: per task ``(retain refs, forget refs)``, each ref ``(set, metric)``.
         thresholds: the tolerances.
+        validation: per task, validation ``(retain refs, forget refs)``.
         membership: output of :func:`~med_unlearning.metrics.membership.membership_attacks`
-            (``task, method, accuracy_mean, note`` used).
+            (``private``, ``private_detail`` used).
         costs: output of :func:`cost_ratios`.
         expected_methods: per task, the methods that should have run.
         original: the original model's name (it gets a verdict too, as a sanity row).
         oracle: the oracle's name.
         method_order: display order of strategies.
+        tuning_record: per method, how its settings were selected.
 
     Returns:
-        Columns ``task, method, status, forgot, forgot_detail, kept, kept_detail, private,
-        private_detail, cost, cost_ratio, cost_detail, sentence``.
+        Columns :data:`VERDICT_COLUMNS`.
     """
     summary = validate_summary(summary)
-    values = _lookup(summary)
+    gap_rows = _gap_lookup(gaps)
     expected_methods = expected_methods or {}
+    validation = validation or {}
     rows = []
     for task in dict.fromkeys([*summary["task"].unique(), *expected_methods]):
         retain_refs, forget_refs = criteria.get(task, ((), ()))
+        val_retain, val_forget = validation.get(task, ((), ()))
         present = set(summary.loc[summary["task"] == task, "method"])
         methods = method_display_order(
             summary, task, original=original, oracle=oracle, method_order=method_order,
@@ -830,54 +1024,146 @@ def verdicts(
                 continue
             if method not in present:
                 row = {"task": task, "method": method, "status": _MISSING}
-                for aspect in ("forgot", "kept", "private", "cost"):
+                for aspect in ("forgot", "kept", "private", "cost", "val_forgot", "val_kept"):
                     row[aspect] = _MISSING
                     row[f"{aspect}_detail"] = "the method has no results in this run"
                 row["cost_ratio"] = math.nan
             else:
                 forgot, forgot_detail = _judge(
-                    values, task, method, oracle, forget_refs, thresholds, forgetting=True
+                    gap_rows, task, method, forget_refs, thresholds, forgetting=True
                 )
                 kept, kept_detail = _judge(
-                    values, task, method, oracle, retain_refs, thresholds, forgetting=False
+                    gap_rows, task, method, retain_refs, thresholds, forgetting=False
                 )
-                private, private_detail = _privacy(
-                    membership, task, method, oracle, thresholds.privacy_tolerance
+                val_forgot, val_forgot_detail = _judge(
+                    gap_rows, task, method, val_forget, thresholds, forgetting=True
                 )
+                val_kept, val_kept_detail = _judge(
+                    gap_rows, task, method, val_retain, thresholds, forgetting=False
+                )
+                private, private_detail = _privacy(membership, task, method)
                 ratio, cost, cost_detail = _cost(costs, task, method, thresholds.max_cost_ratio)
                 row = {
-                    "task": task,
-                    "method": method,
-                    "status": "ran",
-                    "forgot": forgot,
-                    "forgot_detail": forgot_detail,
-                    "kept": kept,
-                    "kept_detail": kept_detail,
-                    "private": private,
-                    "private_detail": private_detail,
-                    "cost": cost,
-                    "cost_ratio": ratio,
-                    "cost_detail": cost_detail,
-                }
+                    "task": task, "method": method, "status": "ran",
+                    "forgot": forgot, "forgot_detail": forgot_detail,
+                    "kept": kept, "kept_detail": kept_detail,
+                    "private": private, "private_detail": private_detail,
+                    "cost": cost, "cost_ratio": ratio, "cost_detail": cost_detail,
+                    "val_forgot": val_forgot, "val_forgot_detail": val_forgot_detail,
+                    "val_kept": val_kept, "val_kept_detail": val_kept_detail,
+                }  # fmt: skip
+            row["selected_on"] = settings_selected_on(method, tuning_record)
             row["sentence"] = verdict_sentence(row)
             rows.append(row)
-    columns = [
-        "task", "method", "status", "forgot", "forgot_detail", "kept", "kept_detail",
-        "private", "private_detail", "cost", "cost_ratio", "cost_detail", "sentence",
-    ]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
+
+
+_VERDICT_PHRASES = {
+    "forgot": {
+        "yes": "forgot as much as the oracle (equivalent within tolerance)",
+        "not enough": "did not forget enough (still better than the oracle on the forget data)",
+        "too much": "forgot too much (worse than the oracle on the forget data: detectable)",
+        "inconclusive": "forgetting inconclusive (interval too wide for the tolerance)",
+    },
+    "kept": {
+        "yes": "kept the retain quality (equivalent to the oracle)",
+        "better": "kept the retain quality (better than the oracle)",
+        "lost": "lost retain quality",
+        "inconclusive": "retain quality inconclusive",
+    },
+    "private": {
+        "yes": "private (attack AUC equivalent to the oracle's)",
+        "exposed": "exposed (attack AUC differs from the oracle's)",
+        "inconclusive": "privacy inconclusive",
+        "uninformative": "privacy uninformative (the attack fails its null check)",
+    },
+}
 
 
 def verdict_sentence(row: Mapping[str, Any]) -> str:
-    """One line in plain words, e.g. ``nl_ft — forgot: yes — forget_train SSIM 0.875 vs
-    oracle 0.892; kept: …; private: …; cost: cheap — 4.4% of retraining (…)``."""
+    """One line in plain words, built only from the verdict values (and their details), e.g.
+    ``nl_ft — forgot too much (…) — forget_train SSIM -0.020 [-0.030, -0.011] vs ±0.010:
+    too much; …``."""
     if row.get("status") == _MISSING:
         return f"{row['method']} — missing: the method did not run (no results)."
-    parts = [
-        f"{aspect}: {row[aspect]} — {row[f'{aspect}_detail']}"
-        for aspect in ("forgot", "kept", "private", "cost")
-    ]
+    parts = []
+    for aspect in ("forgot", "kept", "private", "cost"):
+        value = str(row[aspect])
+        phrase = _VERDICT_PHRASES.get(aspect, {}).get(value, f"{aspect}: {value}")
+        parts.append(f"{phrase} — {row[f'{aspect}_detail']}")
     return f"{row['method']} — " + "; ".join(parts) + "."
+
+
+def recommendations(
+    verdict_table: pd.DataFrame,
+    distances: pd.DataFrame,
+    params: EvaluationParams,
+    results: pd.DataFrame,
+) -> pd.DataFrame:
+    """Per task, the recommended method, selected on validation data only.
+
+    Candidates are the unlearning runs (not the original, the oracle, the
+    ``baseline_methods`` or per-seed repeats) whose validation verdicts do not fail
+    (``val_forgot`` not ``not enough`` / ``too much``, ``val_kept`` not ``lost``); the one
+    with the smallest validation distance to the oracle (first validation pair) wins. No
+    validation sets in the results (or no validation criteria): no recommendation, and the
+    row says why. Test data never enter the choice.
+
+    Returns:
+        Columns ``task, method`` (empty when none), ``validation_distance``,
+        ``validation_distance_ci_low``, ``validation_distance_ci_high``, ``candidates``
+        (how many were eligible), ``reason``.
+    """
+    columns = ["task", "method", "validation_distance", "validation_distance_ci_low",
+               "validation_distance_ci_high", "candidates", "reason"]  # fmt: skip
+    rows = []
+    excluded = {params.original_method, params.oracle_method, *params.baseline_methods}
+    for task, spec in params.tasks.items():
+        row: dict[str, Any] = {
+            "task": task, "method": "", "validation_distance": math.nan,
+            "validation_distance_ci_low": math.nan, "validation_distance_ci_high": math.nan,
+            "candidates": 0,
+        }  # fmt: skip
+        if task not in set(results["task"]):
+            continue
+        if spec.validation is None:
+            rows.append({**row, "reason": "no recommendation: no validation criteria configured"})
+            continue
+        val_sets = sorted({ref.set for ref in [*spec.validation.retain, *spec.validation.forget]})
+        is_oracle = (results["task"] == task) & (results["method"] == params.oracle_method)
+        oracle_sets = set(results.loc[is_oracle, "set"])
+        absent = [name for name in val_sets if name not in oracle_sets]
+        if absent:
+            rows.append({**row, "reason": "no recommendation: no validation data "
+                         f"(set(s) {', '.join(absent)} absent)"})  # fmt: skip
+            continue
+        table = verdict_table.loc[(verdict_table["task"] == task)
+                                  & (verdict_table["status"] == "ran")]  # fmt: skip
+        table = table.loc[[m not in excluded and not is_seed_repeat(m) for m in table["method"]]]
+        eligible = table.loc[~table["val_forgot"].isin(FAILING) & ~table["val_kept"].isin(FAILING)
+                             & ~table["val_forgot"].isin([_NOT_AVAILABLE])
+                             & ~table["val_kept"].isin([_NOT_AVAILABLE])]  # fmt: skip
+        first = spec.validation.retain[0], spec.validation.forget[0]
+        name = f"{first[0].metric}@{first[0].set} vs {first[1].metric}@{first[1].set}"
+        dist = distances.loc[(distances["task"] == task) & (distances["criteria"] == "validation")
+                             & (distances["distance"] == name)].set_index("method")  # fmt: skip
+        scored = [(float(dist.at[m, "distance_to_oracle"]), m) for m in eligible["method"]
+                  if m in dist.index and np.isfinite(float(dist.at[m, "distance_to_oracle"]))]
+        row["candidates"] = len(scored)
+        if not scored:
+            rows.append({**row, "reason": "no recommendation: no method passes the validation "
+                         f"verdicts ({len(table)} evaluated)"})  # fmt: skip
+            continue
+        best = min(scored)[1]
+        rows.append({
+            **row, "method": best,
+            "validation_distance": float(dist.at[best, "distance_to_oracle"]),
+            "validation_distance_ci_low": float(dist.at[best, "distance_ci_low"]),
+            "validation_distance_ci_high": float(dist.at[best, "distance_ci_high"]),
+            "reason": f"smallest validation distance to the oracle ({name}) among {len(scored)} "
+                      "method(s) whose validation verdicts do not fail",
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -891,6 +1177,17 @@ def _criteria(params: EvaluationParams) -> dict[str, tuple[list[tuple[str, str]]
     }
 
 
+def _validation_criteria(params: EvaluationParams) -> dict[str, tuple[list[tuple[str, str]], ...]]:
+    return {
+        task: (
+            [ref.as_tuple() for ref in spec.validation.retain],
+            [ref.as_tuple() for ref in spec.validation.forget],
+        )
+        for task, spec in params.tasks.items()
+        if spec.validation is not None
+    }
+
+
 def evaluate_study(
     results: pd.DataFrame,
     params: EvaluationParams,
@@ -899,6 +1196,9 @@ def evaluate_study(
     expected_methods: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every comparison table of a study from the tidy results (one call per evaluation node).
+
+    Seed repeats are pooled first (:func:`~med_unlearning.metrics.statistics.
+    pool_seed_repeats`); every interval uses ``params.statistics``.
 
     Args:
         results: the tidy results table (all tasks).
@@ -909,13 +1209,20 @@ def evaluate_study(
             reported as ``missing``).
 
     Returns:
-        ``summary`` (:func:`summarize`), ``oracle_gaps``, ``distances``, ``relative``
-        (headline figures for every task, from its first retain/forget pair), ``costs``
-        (:func:`cost_ratios`; empty when no costs) and ``verdicts``.
+        ``summary`` (:func:`summarize`), ``oracle_gaps`` (paired, with intervals),
+        ``distances`` (test and validation pairs, with intervals), ``relative`` (headline
+        figures against the original), ``costs`` (:func:`cost_ratios`; empty when no
+        costs), ``verdicts`` and ``recommendations``.
     """
-    summary = summarize(results)
+    pooled = pool_seed_repeats(validate_results_table(results))
+    settings = params.statistics
+    ci = {"confidence": settings.confidence, "n_resamples": settings.n_resamples,
+          "seed": settings.seed}  # fmt: skip
+    summary = summarize(pooled, **ci)
     criteria = _criteria(params)
+    validation = _validation_criteria(params)
     pairs = {task: list(zip(*criteria[task], strict=True)) for task in criteria}
+    val_pairs = {task: list(zip(*validation[task], strict=True)) for task in validation}
     cost_table = (
         cost_ratios(costs, params.oracle_method)
         if costs is not None and not costs.empty
@@ -923,24 +1230,38 @@ def evaluate_study(
             columns=[*COST_COLUMNS, "oracle_wall_time_s", "ratio_to_retraining"]
         )
     )
+    gaps = oracle_gaps(pooled, params.oracle_method, **ci)
+    distances = pd.concat(
+        [
+            distance_to_oracle(pooled, pairs, params.oracle_method, criteria="test", **ci),
+            distance_to_oracle(pooled, val_pairs, params.oracle_method, criteria="validation",
+                               **ci),
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    verdict_table = verdicts(
+        summary,
+        gaps,
+        criteria,
+        params.verdicts,
+        validation=validation,
+        membership=membership,
+        costs=cost_table,
+        expected_methods=expected_methods,
+        original=params.original_method,
+        oracle=params.oracle_method,
+        method_order=params.method_order,
+        tuning_record=params.tuning_record,
+    )
     return {
         "summary": summary,
-        "oracle_gaps": oracle_gaps(summary, params.oracle_method),
-        "distances": distance_to_oracle(summary, pairs, params.oracle_method),
+        "oracle_gaps": gaps,
+        "distances": distances,
         "relative": relative_to_original(
             summary, {task: task_pairs[0] for task, task_pairs in pairs.items()},
             params.original_method,
         ),
         "costs": cost_table,
-        "verdicts": verdicts(
-            summary,
-            criteria,
-            params.verdicts,
-            membership=membership,
-            costs=cost_table,
-            expected_methods=expected_methods,
-            original=params.original_method,
-            oracle=params.oracle_method,
-            method_order=params.method_order,
-        ),
+        "verdicts": verdict_table,
+        "recommendations": recommendations(verdict_table, distances, params, pooled),
     }

@@ -21,7 +21,9 @@ __all__ = [
     "FigureParams",
     "MembershipParams",
     "MetricRef",
+    "StatisticsParams",
     "TaskEvaluationParams",
+    "ValidationCriteria",
     "VerdictParams",
 ]
 
@@ -77,6 +79,28 @@ class AttackFeatureParams(StrictModel):
         return list(self.metrics)
 
 
+class ValidationCriteria(StrictModel):
+    """Criteria on *validation* sets, the only data a recommendation may be selected on.
+
+    Attributes:
+        retain: metrics on retain validation data (e.g. recon ``retain_val`` SSIM).
+        forget: metrics on forget validation data (e.g. recon ``forget_val`` SSIM); pairs
+            with ``retain`` one to one for the validation distance to the oracle.
+    """
+
+    retain: list[MetricRef] = Field(min_length=1)
+    forget: list[MetricRef] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _pairs_match(self) -> ValidationCriteria:
+        if len(self.retain) != len(self.forget):
+            raise ValueError(
+                f"validation retain has {len(self.retain)} entries and forget "
+                f"{len(self.forget)}; they pair up one to one"
+            )
+        return self
+
+
 class TaskEvaluationParams(StrictModel):
     """What "retain" and "forget" mean for one task.
 
@@ -89,11 +113,17 @@ class TaskEvaluationParams(StrictModel):
         retain: metrics on retain data (a method should keep these near the oracle's).
         forget: metrics on forget data (a method should bring these down to the oracle's).
         attack: the membership-inference features.
+        validation: the same kind of criteria on validation sets (model selection for the
+            report's recommendation); ``null`` = no recommendation.
+        null_methods: models that never saw the attack's members (the attack on them must
+            sit at chance, else the task's privacy verdicts read "uninformative").
     """
 
     retain: list[MetricRef] = Field(min_length=1)
     forget: list[MetricRef] = Field(min_length=1)
     attack: AttackFeatureParams
+    validation: ValidationCriteria | None = None
+    null_methods: list[str] = Field(default_factory=lambda: ["oracle"])
 
     @model_validator(mode="after")
     def _pairs_match(self) -> TaskEvaluationParams:
@@ -122,6 +152,17 @@ def _default_tasks() -> dict[str, TaskEvaluationParams]:
                 metrics=["ssim", "nmse"],
                 slice_metrics=["ssim", "nmse"],
             ),
+            validation=ValidationCriteria(
+                retain=[
+                    MetricRef(set="retain_val", metric="ssim"),
+                    MetricRef(set="retain_val", metric="psnr"),
+                ],
+                forget=[
+                    MetricRef(set="forget_val", metric="ssim"),
+                    MetricRef(set="forget_val", metric="psnr"),
+                ],
+            ),
+            null_methods=["oracle", "zero_filled"],
         ),
         "segmentation": TaskEvaluationParams(
             retain=[MetricRef(set="retain", metric="dice_mean")],
@@ -132,6 +173,11 @@ def _default_tasks() -> dict[str, TaskEvaluationParams]:
                 metrics=["dice_mean", "mae"],
                 slice_metrics=["cross_entropy", "soft_dice_loss"],
             ),
+            validation=ValidationCriteria(
+                retain=[MetricRef(set="val", metric="dice_mean")],
+                forget=[MetricRef(set="forget", metric="dice_mean")],
+            ),
+            null_methods=["oracle"],
         ),
     }
 
@@ -140,15 +186,45 @@ class MembershipParams(StrictModel):
     """Settings of the loss-based membership-inference attack.
 
     Attributes:
-        n_splits: stratified folds per repeat (reduced to the per-class count when fewer).
-        n_repeats: repeats, each with a fresh class-balancing subsample and fold shuffle.
-        seed: seed of the subsampling and the folds (the same for every method, so that
+        n_splits: stratified folds grouped by volume / subject per repeat (reduced to the
+            number of groups of the smaller class when fewer).
+        n_repeats: repeats, each with a fresh fold shuffle; out-of-fold scores are averaged
+            over repeats.
+        seed: seed of the folds and of the bootstrap (the same for every method, so that
             methods differ only by their features).
+        reference_method: the retain-only model whose loss on the same item / slice is
+            subtracted from each feature (difficulty calibration); when absent from the
+            results, the attack runs uncalibrated and says so.
+        fpr: the low false-positive rate at which the true-positive rate is reported.
+        n_resamples: bootstrap resamples of the AUC / TPR intervals (over volumes / subjects).
+        scorer: ``threshold`` (member score = minus the standardised calibrated loss; nothing
+            fitted, so no fold leakage or cross-validation bias) or ``logistic`` (a logistic
+            regression scored out of fold, folds grouped by volume / subject).
     """
 
     n_splits: int = Field(default=5, ge=2)
     n_repeats: int = Field(default=1, ge=1)
     seed: int = Field(default=42, ge=0)
+    reference_method: str = Field(default="reference", min_length=1)
+    fpr: float = Field(default=0.1, gt=0, lt=1)
+    n_resamples: int = Field(default=1000, ge=10)
+    scorer: Literal["threshold", "logistic"] = "threshold"
+
+
+class StatisticsParams(StrictModel):
+    """Confidence intervals of every reported number.
+
+    Attributes:
+        confidence: two-sided confidence level of the percentile-bootstrap intervals
+            (verdicts: "equivalent" = both ends within ±tolerance, i.e. TOST at
+            ``(1 − confidence) / 2`` per side).
+        n_resamples: bootstrap resamples (over items: volumes / subjects).
+        seed: seed of the resampling.
+    """
+
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    n_resamples: int = Field(default=2000, ge=10)
+    seed: int = Field(default=0, ge=0)
 
 
 class VerdictParams(StrictModel):
@@ -159,10 +235,8 @@ class VerdictParams(StrictModel):
             A ``dice_<label>`` metric without its own entry uses ``dice_mean``'s.
         relative_tolerance: fallback for metrics without an absolute tolerance, as a
             fraction of the oracle's value.
-        overshoot_factor: a forget metric worse than the oracle's by more than this many
-            tolerances is flagged "too much" (destroying data the oracle still handles is
-            itself detectable).
-        privacy_tolerance: largest |attack accuracy − oracle's attack accuracy| still "private".
+        privacy_tolerance: equivalence band of the calibrated attack AUC minus the oracle's
+            (the difference's interval inside ±band: "private").
         max_cost_ratio: largest wall time / retraining wall time still called "cheap".
     """
 
@@ -176,7 +250,6 @@ class VerdictParams(StrictModel):
         }
     )
     relative_tolerance: float = Field(default=0.05, ge=0)
-    overshoot_factor: float = Field(default=5.0, ge=1)
     privacy_tolerance: float = Field(default=0.1, ge=0, le=0.5)
     max_cost_ratio: float = Field(default=0.5, gt=0)
 
@@ -233,8 +306,14 @@ class EvaluationParams(StrictModel):
             sorted by name.
         tasks: per task, the retain/forget metrics and the attack features.
         membership: attack settings.
+        statistics: confidence intervals.
         verdicts: verdict tolerances.
         figures: figure settings.
+        tuning_record: per method, how its settings were selected (e.g. "Optuna TPE, 20
+            trials, objective oracle distance, sets retain_val+forget_val"); methods not
+            listed read "conf defaults (not tuned)".
+        baseline_methods: models that are neither unlearning runs nor references for the
+            verdicts (never recommended): no-training baselines and the attack's calibrator.
     """
 
     original_method: str = "original"
@@ -261,8 +340,11 @@ class EvaluationParams(StrictModel):
     )
     tasks: dict[TaskName, TaskEvaluationParams] = Field(default_factory=_default_tasks)
     membership: MembershipParams = Field(default_factory=MembershipParams)
+    statistics: StatisticsParams = Field(default_factory=StatisticsParams)
     verdicts: VerdictParams = Field(default_factory=VerdictParams)
     figures: FigureParams = Field(default_factory=FigureParams)
+    tuning_record: dict[str, str] = Field(default_factory=dict)
+    baseline_methods: list[str] = Field(default_factory=lambda: ["zero_filled", "reference"])
 
     @model_validator(mode="after")
     def _distinct_references(self) -> EvaluationParams:

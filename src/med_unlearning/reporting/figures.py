@@ -7,8 +7,8 @@ shows a short note instead, so one failed run does not hide the other results.
 - :func:`reconstruction_examples` — middle slices of a forget and a retain volume per model
   with ``|error| × k`` maps (the hallucinations of mixed-anatomy training show up here);
 - :func:`segmentation_overlays` — label colours over an image slice, per model and subject;
-- :func:`tradeoff_scatter` — forget metric vs retain metric per method, oracle and original
-  marked;
+- :func:`tradeoff_scatter` — forget metric vs retain metric per method with 95 % CI bars,
+  oracle and original marked, labels spread so they never overlap, sweeps as lines;
 - :func:`retain_fraction_curves` — metric vs retain fraction (log scale, 1…100%) per strategy;
 - :func:`epoch_horizon_bars` — grouped bars per strategy for each epoch horizon (20 vs 50).
 """
@@ -33,6 +33,7 @@ from med_unlearning.metrics.comparison import (
     set_label,
     validate_summary,
 )
+from med_unlearning.metrics.statistics import is_seed_repeat
 
 __all__ = [
     "epoch_horizon_bars",
@@ -343,8 +344,8 @@ def segmentation_overlays(
 
 
 def _method_colours(methods: Sequence[str]) -> dict[str, Any]:
-    palette = matplotlib.colormaps["tab10"]
     bases = list(dict.fromkeys(method_base(method) for method in methods))
+    palette = matplotlib.colormaps["tab10" if len(bases) <= 10 else "tab20"]
     return {base: palette(position % palette.N) for position, base in enumerate(bases)}
 
 
@@ -361,13 +362,18 @@ def tradeoff_scatter(
     oracle: str = "oracle",
     method_order: Sequence[str] = (),
     include_sweeps: bool = False,
+    hidden: Sequence[str] = (),
     panel_inches: float = 3.5,
     title: str = "Forgetting vs keeping",
 ) -> Figure:
-    """Per task, each method's forget metric (x) against its retain metric (y), ± std.
+    """Per task, each method's forget metric (x) against its retain metric (y), with 95 %
+    bootstrap intervals as error bars (± std when the summary has no intervals).
 
-    The oracle (a star, with dashed lines through it: the target) and the original (a
-    square) are marked apart from the strategies (circles, labelled).
+    Readable at a glance: the oracle is a star with dashed lines through it (the target), the
+    original a square; each main method is a circle whose name sits in a column right of the
+    panel, spread so that no two labels overlap, with a thin leader line to its point. Sweep
+    variants (``ft@r10`` …; seed repeats are left out, their pooled method is drawn) are
+    lines in their strategy's colour through the sweep points, labelled in the legend.
 
     Args:
         summary: output of :func:`~med_unlearning.metrics.comparison.summarize`.
@@ -375,9 +381,9 @@ def tradeoff_scatter(
             one panel each, in this order.
         original: the original model's method name.
         oracle: the oracle's method name.
-        method_order: display order of strategies (legend and colours).
-        include_sweeps: also draw retain-fraction sweep points (``ft@10%`` …: methods with an
-            ``@`` and a ``retain_fraction``); they have their own figure, so off by default.
+        method_order: display order of strategies (colours).
+        include_sweeps: also draw the sweep variants as lines.
+        hidden: methods not drawn (e.g. the attack's calibrator).
         panel_inches: size of one panel.
         title: the figure title.
 
@@ -387,11 +393,13 @@ def tradeoff_scatter(
     if not pairs:
         return note_figure("no tasks to plot", title)
     summary = validate_summary(summary)
-    figure = _new_figure(panel_inches * len(pairs) + 0.5, panel_inches + 0.4)
+    figure = _new_figure((panel_inches + 1.3) * len(pairs) + 0.3, panel_inches + 0.6)
     axes = figure.subplots(1, len(pairs), squeeze=False)[0]
     for axis, (task, (retain_ref, forget_ref)) in zip(axes, pairs.items(), strict=True):
         axis.set_title(task, fontsize=10)
         points = _points(summary, task, retain_ref, forget_ref, include_sweeps)
+        points = points.loc[[m for m in points.index if m not in set(hidden)
+                             and not is_seed_repeat(m)]]  # fmt: skip
         if points.empty:
             _note(axis, f"no {task} results for {_axis_label(forget_ref)} and "
                         f"{_axis_label(retain_ref)}")  # fmt: skip
@@ -399,7 +407,10 @@ def tradeoff_scatter(
         methods = order_methods(points.index, original=original, oracle=oracle,
                                 method_order=method_order)  # fmt: skip
         colours = _method_colours([m for m in methods if m not in (original, oracle)])
-        for method in methods:
+        plain = {m for m in methods if "@" not in m}
+        # sweep variants of a strategy drawn as a point too are lines; others are points
+        main = [m for m in methods if "@" not in m or method_base(m) not in plain]
+        for method in main:
             point = points.loc[method]
             if method == oracle:
                 style = {"marker": "*", "s": 220, "color": "black", "zorder": 4}
@@ -409,18 +420,69 @@ def tradeoff_scatter(
                 style = {"marker": "s", "s": 80, "color": "0.35", "zorder": 3}
             else:
                 style = {"marker": "o", "s": 40, "color": colours[method_base(method)], "zorder": 3}
-            axis.errorbar(point.forget, point.retain, xerr=_finite(point.forget_std),
-                          yerr=_finite(point.retain_std), fmt="none", ecolor="0.6",
+            axis.errorbar(point.forget, point.retain, xerr=_bar(point, "forget"),
+                          yerr=_bar(point, "retain"), fmt="none", ecolor="0.6",
                           elinewidth=0.8, zorder=2)  # fmt: skip
             axis.scatter(point.forget, point.retain, label=method, **style)
-            axis.annotate(method, (point.forget, point.retain), fontsize=7,
-                          xytext=(4, 3), textcoords="offset points")  # fmt: skip
+        sweeps: dict[str, list[str]] = {}
+        for method in methods:
+            if method not in main:
+                sweeps.setdefault(method_base(method), []).append(method)
+        for base, variants in sweeps.items():
+            line = points.loc[variants]
+            axis.plot(line["forget"], line["retain"], marker=".", markersize=5, linewidth=1.0,
+                      alpha=0.7, color=colours[base], zorder=1,
+                      label=f"{base} sweep ({len(variants)})")  # fmt: skip
+        axis.margins(0.08)
+        axis.autoscale_view()
+        _spread_labels(axis, [(m, points.loc[m, "forget"], points.loc[m, "retain"]) for m in main])
+        if sweeps:
+            axis.legend(handles=[h for h in axis.get_lines() if h.get_label().endswith(")")],
+                        fontsize=6, loc="best", frameon=False)  # fmt: skip
         axis.set_xlabel(f"{_axis_label(forget_ref)} (toward the oracle ★)", fontsize=8)
         axis.set_ylabel(_axis_label(retain_ref), fontsize=8)
         axis.tick_params(labelsize=7)
         axis.grid(alpha=0.3)
-    figure.suptitle(title)
+    figure.suptitle(title + " (bars: 95 % CI over items)", fontsize=10)
     return figure
+
+
+def _bar(point: pd.Series, name: str) -> Any:
+    """Asymmetric error bar ``[[below], [above]]`` from the interval, else the std, else None."""
+    low, high = point.get(f"{name}_low", np.nan), point.get(f"{name}_high", np.nan)
+    value = point[name]
+    if np.isfinite([low, high]).all():
+        return np.array([[max(value - low, 0.0)], [max(high - value, 0.0)]])
+    return _finite(point.get(f"{name}_std", np.nan))
+
+
+def _spread_labels(axis: Any, labelled: Sequence[tuple[str, float, float]],
+                   min_gap: float = 0.075) -> None:  # fmt: skip
+    """Name each point in a column right of the axis, labels at least ``min_gap`` (axes
+    fraction) apart and in the points' vertical order, each with a leader line."""
+    if not labelled:
+        return
+    bottom, top = axis.get_ylim()
+    span = top - bottom if top != bottom else 1.0
+    ordered = sorted(labelled, key=lambda item: item[2])
+    wanted = [(y - bottom) / span for _, _, y in ordered]
+    gap = min(min_gap, 1.0 / max(len(ordered), 1))
+    placed: list[float] = []
+    for target in wanted:
+        position = max(target, placed[-1] + gap) if placed else target
+        placed.append(position)
+    overflow = placed[-1] - 1.0
+    if overflow > 0:  # shift down, keeping the gaps, then clamp the bottom
+        placed = [p - overflow for p in placed]
+        for index in range(len(placed)):
+            floor = 0.0 if index == 0 else placed[index - 1] + gap
+            placed[index] = max(placed[index], floor)
+    for (name, x, y), position in zip(ordered, placed, strict=True):
+        axis.annotate(name, xy=(x, y), xycoords="data", xytext=(1.03, position),
+                      textcoords="axes fraction", fontsize=7, va="center", ha="left",
+                      annotation_clip=False,
+                      arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.5,
+                                  "shrinkA": 0, "shrinkB": 3})  # fmt: skip
 
 
 def _error_bars(std: pd.Series) -> np.ndarray | None:
@@ -436,7 +498,8 @@ def _finite(value: float) -> float | None:
 def _points(
     summary: pd.DataFrame, task: str, retain_ref: Ref, forget_ref: Ref, include_sweeps: bool
 ) -> pd.DataFrame:
-    """``method → retain, retain_std, forget, forget_std`` for methods with both numbers."""
+    """``method → retain, retain_std, retain_low, retain_high, forget, …`` for methods with
+    both numbers (intervals NaN when the summary has none)."""
     task_rows = summary.loc[summary["task"] == task]
     if not include_sweeps:
         sweep = task_rows["method"].str.contains("@") & np.isfinite(task_rows["retain_fraction"])
@@ -444,9 +507,14 @@ def _points(
 
     def pick(ref: Ref, name: str) -> pd.DataFrame:
         rows = task_rows.loc[(task_rows["set"] == ref[0]) & (task_rows["metric"] == ref[1])]
-        return rows.set_index("method")[["mean", "std"]].rename(
-            columns={"mean": name, "std": f"{name}_std"}
-        )
+        columns = {"mean": name, "std": f"{name}_std", "ci_low": f"{name}_low",
+                   "ci_high": f"{name}_high"}  # fmt: skip
+        present = [c for c in columns if c in rows.columns]
+        frame = rows.set_index("method")[present].rename(columns=columns)
+        for column in columns.values():
+            if column not in frame.columns:
+                frame[column] = np.nan
+        return frame
 
     points = pick(retain_ref, "retain").join(pick(forget_ref, "forget"), how="inner")
     return points.loc[np.isfinite(points["retain"]) & np.isfinite(points["forget"])]

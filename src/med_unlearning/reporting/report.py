@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import html
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,21 +26,28 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from med_unlearning.metrics.comparison import (
+    format_ci,
     format_value,
     metric_label,
     missing_methods,
     method_display_order,
     set_label,
+    settings_selected_on,
     study_table,
+    tolerance_for,
 )
+from med_unlearning.metrics.membership import NULL_ROLE, null_checks
+from med_unlearning.metrics.statistics import EQUIVALENCE_RULE, format_interval
 from med_unlearning.params.evaluation import EvaluationParams
 from med_unlearning.reporting.figures import figure_to_png
 from med_unlearning.reporting.templates import HTML_TEMPLATE
 
 __all__ = [
+    "COST_RULE",
     "GLOSSARY",
     "MAE_DEFINITION",
     "FigureEntry",
+    "TaskAnswer",
     "ReportContext",
     "TaskSection",
     "build_report_context",
@@ -74,26 +82,57 @@ GLOSSARY: dict[str, str] = {
         "must be forgotten."
     ),
     "retain subset": "the fraction of the retain training data an unlearning method may use.",
-    "gap to the oracle": "method mean − oracle mean, per set and metric.",
+    "reference": (
+        "a second retain-only model trained like the oracle with another seed; it never saw "
+        "any forget-domain item. Its per-slice losses calibrate the membership attack."
+    ),
+    "95 % CI": (
+        "percentile-bootstrap interval of a mean over items (volumes / subjects: the sampled "
+        "unit), written `mean [low, high]`; `(no CI)` when a set has a single item."
+    ),
+    "gap to the oracle": (
+        "mean over the items both were scored on of (method − oracle), with its bootstrap "
+        "interval: paired, so the items' own difficulty cancels."
+    ),
     "distance to the oracle": (
-        "sqrt((R − R*)² + (F − F*)²) with R/F a method's retain/forget metric and R*/F* the "
-        "oracle's (bilevel boundary-unlearning study); 0 = indistinguishable from retraining."
+        "sqrt(ΔR² + ΔF²) with ΔR/ΔF the paired gaps to the oracle on a retain / forget "
+        "metric (bilevel boundary-unlearning study); 0 = indistinguishable from retraining; "
+        "its interval resamples both sets' items. Biased upward: a norm of noisy gaps is > 0."
     ),
     "membership inference": (
-        "a logistic regression on per-item losses telling forget-training items (members) from "
-        "unseen items of the same kind; accuracy 0.5 = chance. The target is the oracle's "
-        "accuracy, not 0.5."
+        "an attacker scores each forget-training item (member) and each unseen item of the same "
+        "kind (non-member) by its loss minus the reference model's loss on the same slice "
+        "(difficulty calibration, Watson et al. 2022 / offline LiRA); AUC 0.5 = chance. A model "
+        "that never saw the members must score at chance (null check); a good unlearner's AUC "
+        "is equivalent to the oracle's."
     ),
     "attack granularity": (
         "the attack's items: whole volumes / subjects, or their 2-D slices (per-slice 1 − SSIM "
         "and NMSE; per axial slice cross-entropy and soft Dice loss over labelled voxels). "
-        "Slices give enough items when a set has only a few volumes, but slices of one volume "
-        "are correlated and the splits mix them, so the attack partly learns volume identity "
-        "and its accuracy is optimistic; compare a method with the oracle scored the same way "
-        "(the note gives the volume counts)."
+        "Slices of one volume are correlated, so intervals resample whole volumes / subjects "
+        "and the learned attack's folds never split a volume."
+    ),
+    "TPR at low FPR": (
+        "the fraction of members the attack finds while flagging at most that fraction of "
+        "non-members: the regime an attacker cares about."
+    ),
+    "uninformative": (
+        "the attack 'detects' members on a model that never saw them (a null model's AUC "
+        "interval excludes 0.5): its verdicts on that task cannot be believed."
+    ),
+    "settings selected on": (
+        "how a method's hyper-parameters were chosen (tuning record); 'conf defaults (not "
+        "tuned)' when nobody tuned them."
     ),
     "cost": "a method's wall time as a fraction of the oracle's retraining time.",
 }
+
+#: How costs are measured (one rule for every run).
+COST_RULE = (
+    "Cost = optimisation wall time of the run without validation passes (a composite "
+    "strategy includes its components), divided by the oracle's retraining time measured the "
+    "same way; one run each, so costs carry no interval."
+)
 
 
 @dataclass
@@ -112,6 +151,22 @@ class FigureEntry:
     filename: str
     image: Figure | bytes | None = None
     caption: str = ""
+
+
+@dataclass
+class TaskAnswer:
+    """The answer the report leads with, for one task.
+
+    Attributes:
+        task: the task's name.
+        lines: plain sentences (recommendation, attack check, cost), built from the verdicts.
+        table: the recommended method's test evidence: criterion, gap to the oracle [CI],
+            tolerance, verdict (empty without a recommendation).
+    """
+
+    task: str
+    lines: list[str] = field(default_factory=list)
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass
@@ -150,6 +205,8 @@ class ReportContext:
         glossary: term → meaning.
         notes: notes shown under the title.
         dpi: resolution of the figures embedded in the HTML.
+        answers: the report's first section, one per task.
+        cost_rule: how costs are measured.
     """
 
     title: str
@@ -161,6 +218,8 @@ class ReportContext:
     glossary: Mapping[str, str] = field(default_factory=lambda: dict(GLOSSARY))
     notes: list[str] = field(default_factory=list)
     dpi: int = 120
+    answers: list[TaskAnswer] = field(default_factory=list)
+    cost_rule: str = COST_RULE
 
     def __repr__(self) -> str:
         tasks = [section.task for section in self.sections]
@@ -199,7 +258,7 @@ def _gap_display(
     rows = rows.assign(
         column=[f"{set_label(s)} {metric_label(m)}" for s, m in zip(rows["set"], rows["metric"],
                                                                       strict=True)],
-        text=[_signed(g, m) for g, m in zip(rows["gap"], rows["metric"], strict=True)],
+        text=[_gap_text(row) for row in rows.itertuples(index=False)],
     )  # fmt: skip
     rows = rows.assign(
         set_rank=[_rank(s, _SET_ORDER) for s in rows["set"]],
@@ -218,6 +277,12 @@ def _rank(value: str, order: Sequence[str]) -> int:
     return order.index(value) if value in order else len(order)
 
 
+def _gap_text(row: Any) -> str:
+    low = getattr(row, "gap_ci_low", np.nan)
+    high = getattr(row, "gap_ci_high", np.nan)
+    return format_ci(float(row.gap), float(low), float(high), str(row.metric), signed=True)
+
+
 def _signed(value: float, metric: str) -> str:
     text = format_value(value, metric)
     return text if text == "n/a" or text.startswith("-") else f"+{text}"
@@ -231,11 +296,24 @@ def _distance_display(
     rows = distances.loc[distances["task"] == task]
     if rows.empty:
         return pd.DataFrame()
-    rows = rows.assign(text=[f"{d:.4g}" if np.isfinite(d) else "n/a"
-                             for d in rows["distance_to_oracle"].astype(float)])  # fmt: skip
+    low = rows["distance_ci_low"] if "distance_ci_low" in rows.columns else np.nan
+    high = rows["distance_ci_high"] if "distance_ci_high" in rows.columns else np.nan
+    rows = rows.assign(
+        text=[format_interval(float(d), float(lo), float(hi), 3) for d, lo, hi in
+              zip(rows["distance_to_oracle"], pd.Series(low, index=rows.index),
+                  pd.Series(high, index=rows.index), strict=True)],
+        distance=[f"{name} ({criteria})" for name, criteria in
+                  zip(rows["distance"], rows.get("criteria", pd.Series("test", index=rows.index)),
+                      strict=True)],
+    )  # fmt: skip
     columns = list(dict.fromkeys(rows["distance"]))
     wide = rows.pivot(index="method", columns="distance", values="text").reindex(columns=columns)
     return _with_missing_rows(wide.fillna("n/a"), methods, missing)
+
+
+def _auc_text(row: Mapping[str, Any], prefix: str = "") -> str:
+    return format_interval(float(row[f"{prefix}auc"]), float(row[f"{prefix}auc_ci_low"]),
+                           float(row[f"{prefix}auc_ci_high"]), 2)  # fmt: skip
 
 
 def _membership_display(
@@ -250,37 +328,59 @@ def _membership_display(
     rows = membership.loc[membership["task"] == task].set_index("method")
     if rows.empty:
         return pd.DataFrame()
-    reference = float(rows.at[oracle, "accuracy_mean"]) if oracle in rows.index else np.nan
-    table = pd.DataFrame(
-        {
-            "attack accuracy": [_mean_std(a, s) for a, s in
-                                zip(rows["accuracy_mean"], rows["accuracy_std"], strict=True)],
-            "attack AUC": [_mean_std(a, s) for a, s in
-                           zip(rows["auc_mean"], rows["auc_std"], strict=True)],
-            "|accuracy − oracle's|": [_abs_difference(a, reference)
-                                      for a in rows["accuracy_mean"]],
-            "members / non-members": _membership_counts(rows, task),
-            "splits": rows["n_splits"].astype(int).astype(str),
-            "note": rows["note"].fillna("").astype(str),
-        },
-        index=rows.index,
-    )  # fmt: skip
+    records = {}
+    for method, row in rows.iterrows():
+        fpr = float(row["fpr"]) if np.isfinite(float(row["fpr"])) else math.nan
+        records[method] = {
+            "role": str(row["role"]),
+            "AUC [CI] (calibrated)": _auc_text(row),
+            f"TPR @ FPR {fpr:g}": format_interval(float(row["tpr_at_fpr"]),
+                                                  float(row["tpr_ci_low"]),
+                                                  float(row["tpr_ci_high"]), 2),
+            f"AUC − {oracle}'s": format_interval(float(row["auc_minus_oracle"]),
+                                                 float(row["auc_minus_oracle_ci_low"]),
+                                                 float(row["auc_minus_oracle_ci_high"]), 2,
+                                                 signed=True),
+            "private": str(row["private"]),
+            "AUC uncalibrated (diagnostic)": _auc_text(row, "uncalibrated_"),
+            "members / non-members": _membership_counts(row, task),
+            "note": "" if not isinstance(row["note"], str) else row["note"],
+        }  # fmt: skip
+    table = pd.DataFrame.from_dict(records, orient="index")
     return _with_missing_rows(table, methods, missing)
 
 
-def _membership_counts(rows: pd.DataFrame, task: str) -> list[str]:
-    """``16 / 16 slices (2 / 2 volumes)`` per slice attack, ``2 / 2`` per volume attack."""
+def _null_display(membership: pd.DataFrame | None, task: str) -> pd.DataFrame:
+    nulls = null_checks(membership) if membership is not None else pd.DataFrame()
+    if nulls.empty:
+        return pd.DataFrame()
+    rows = nulls.loc[nulls["task"] == task]
+    return pd.DataFrame(
+        {
+            "null model": rows["method"],
+            "AUC [CI] (calibrated)": [_auc_text(r) for _, r in rows.iterrows()],
+            "at chance (CI contains 0.5)": ["yes" if v else "no" for v in rows["at_chance"]],
+            "AUC uncalibrated": [_auc_text(r, "uncalibrated_") for _, r in rows.iterrows()],
+            "calibration": rows["calibration"],
+        }
+    ).reset_index(drop=True)
+
+
+def _membership_counts(row: Mapping[str, Any], task: str) -> str:
+    """``16 / 16 slices (2 / 2 volumes)`` per slice attack, ``2 / 2 volumes`` per volume."""
     word = "subjects" if task == "segmentation" else "volumes"
-    counts = []
-    for _, row in rows.iterrows():
-        text = f"{int(row['n_members'])} / {int(row['n_nonmembers'])}"
-        if row.get("granularity") == "slice":
-            volumes = (row.get("n_member_volumes"), row.get("n_nonmember_volumes"))
-            text += " slices"
-            if all(value is not None and np.isfinite(float(value)) for value in volumes):
-                text += f" ({int(volumes[0])} / {int(volumes[1])} {word})"
-        counts.append(text)
-    return counts
+    members, nonmembers = row.get("n_members"), row.get("n_nonmembers")
+    if members is None or not np.isfinite(float(members)):
+        return "n/a"
+    text = f"{int(members)} / {int(nonmembers)}"
+    if row.get("granularity") == "slice":
+        volumes = (row.get("n_member_volumes"), row.get("n_nonmember_volumes"))
+        text += " slices"
+        if all(value is not None and np.isfinite(float(value)) for value in volumes):
+            text += f" ({int(volumes[0])} / {int(volumes[1])} {word})"
+    else:
+        text += f" {word}"
+    return text
 
 
 def _mean_std(mean: float, std: float) -> str:
@@ -316,24 +416,37 @@ def _cost_display(
 
 def _verdict_display(verdicts: pd.DataFrame, task: str) -> pd.DataFrame:
     rows = verdicts.loc[verdicts["task"] == task]
-    return rows.loc[:, ["method", "forgot", "kept", "private", "cost"]].reset_index(drop=True)
+    columns = [c for c in ("method", "forgot", "kept", "private", "cost", "val_forgot",
+                           "val_kept", "selected_on") if c in rows.columns]  # fmt: skip
+    table = rows.loc[:, columns].reset_index(drop=True)
+    return table.rename(columns={"val_forgot": "forgot (validation)",
+                                 "val_kept": "kept (validation)",
+                                 "selected_on": "settings selected on"})  # fmt: skip
 
 
 def verdict_rules(params: EvaluationParams) -> str:
-    """One paragraph stating the verdict rules and tolerances in force."""
+    """One paragraph stating the verdict rules, tolerances and cost rule in force."""
     thresholds = params.verdicts
     tolerances = ", ".join(
         f"{metric_label(metric)} {value:g}" for metric, value in thresholds.tolerances.items()
     )
+    level = 100 * params.statistics.confidence
+    rule = EQUIVALENCE_RULE.replace("95 %", f"{level:g} %")
     return (
-        "forgot = every forget metric is at or below the oracle's (worse or equal, in the "
-        "metric's own direction) within its tolerance; \"too much\" when it is worse than the "
-        f"oracle's by more than {thresholds.overshoot_factor:g} tolerances. kept = every retain "
-        "metric is no worse than the oracle's by more than its tolerance. private = attack "
-        f"accuracy within {thresholds.privacy_tolerance:g} of the oracle's attack accuracy. "
+        f"{rule} forgot (forget criteria, read in the metric's direction): equivalent → yes, "
+        "above (still better than the oracle on the forget data) → not enough, below (worse "
+        "than the oracle: over-forgetting is detectable too) → too much. kept (retain "
+        "criteria): equivalent → yes, above → better, below → lost. private: the same rule "
+        "on "
+        "the calibrated attack AUC minus the oracle's (paired over the same volumes), band "
+        f"±{thresholds.privacy_tolerance:g}: equivalent → yes, outside → exposed; "
+        "uninformative when the attack on a model that never saw the members (null check) "
+        "does not sit at chance. Several criteria: a failing one decides, then inconclusive. "
         f"cost = cheap when wall time ≤ {100 * thresholds.max_cost_ratio:g}% of retraining. "
         f"Tolerances: {tolerances}; other metrics {100 * thresholds.relative_tolerance:g}% of "
-        "the oracle's value."
+        "the oracle's value. The recommendation is selected on validation sets only: among the "
+        "unlearning runs whose validation verdicts do not fail, the smallest validation "
+        "distance to the oracle; its test numbers are reported, never used to choose."
     )
 
 
@@ -363,6 +476,119 @@ def _metric_definitions(params: EvaluationParams) -> list[str]:
     return notes
 
 
+def _row_of(table: pd.DataFrame | None, task: str, method: str) -> pd.Series | None:
+    if table is None or table.empty or "method" not in table.columns:
+        return None
+    rows = table.loc[(table["task"] == task) & (table["method"] == method)]
+    return None if rows.empty else rows.iloc[0]
+
+
+def _null_sentence(membership: pd.DataFrame | None, task: str) -> str:
+    nulls = null_checks(membership) if membership is not None else pd.DataFrame()
+    rows = nulls.loc[nulls["task"] == task] if not nulls.empty else nulls
+    if rows.empty:
+        return ("Membership attack: no null model could be attacked, so its privacy verdicts "
+                "are uninformative.")  # fmt: skip
+    status = str(rows["task_attack_status"].iloc[0])
+    calibration = str(rows["calibration"].iloc[0])
+    if status == "not computable":
+        notes = membership.loc[(membership["task"] == task) & (membership["role"] == NULL_ROLE),
+                               "note"]  # fmt: skip
+        reason = str(notes.iloc[0]) if not notes.empty else "too few volumes / subjects"
+        return (f"Membership attack not computable ({reason}): no privacy verdict for this "
+                "task.")  # fmt: skip
+    parts = [f"{r['method']} AUC {_auc_text(r)} (uncalibrated {_auc_text(r, 'uncalibrated_')})"
+             for _, r in rows.iterrows()]  # fmt: skip
+    verdict = ("passes: every model that never saw the members sits at chance"
+               if status == "valid" else
+               "fails: a model that never saw the members is 'detected', so this task's privacy "
+               "verdicts read uninformative")  # fmt: skip
+    return (f"Membership attack null check {verdict} — {'; '.join(parts)}; calibration: "
+            f"{calibration}.")  # fmt: skip
+
+
+def _answer_table(tables: Mapping[str, pd.DataFrame], params: EvaluationParams, task: str,
+                  method: str) -> pd.DataFrame:  # fmt: skip
+    gaps = tables.get("oracle_gaps")
+    spec = params.tasks.get(task)
+    if gaps is None or gaps.empty or spec is None:
+        return pd.DataFrame()
+    rows = []
+    verdict = _row_of(tables.get("verdicts"), task, method)
+    for side, refs in (("forget", spec.forget), ("retain", spec.retain)):
+        for ref in refs:
+            found = gaps.loc[
+                (gaps["task"] == task) & (gaps["method"] == method)
+                & (gaps["set"] == ref.set) & (gaps["metric"] == ref.metric)
+            ]  # fmt: skip
+            if found.empty:
+                continue
+            row = found.iloc[0]
+            tol = tolerance_for(ref.metric, float(row["oracle_mean"]), params.verdicts)
+            rows.append({
+                "criterion": f"{side}: {set_label(ref.set)} {metric_label(ref.metric)}",
+                method: format_value(float(row["mean"]), ref.metric),
+                "oracle": format_value(float(row["oracle_mean"]), ref.metric),
+                "gap to the oracle [95 % CI]": _gap_text(row),
+                "tolerance": f"±{format_value(tol, ref.metric)}",
+                "items": str(int(row["n_paired"])) if "n_paired" in row else "n/a",
+            })  # fmt: skip
+    if verdict is not None:
+        rows.append({"criterion": "verdicts (test)", method: "", "oracle": "",
+                     "gap to the oracle [95 % CI]": f"forgot: {verdict['forgot']}; kept: "
+                     f"{verdict['kept']}; private: {verdict['private']}; cost: "
+                     f"{verdict['cost']}", "tolerance": "", "items": ""})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _task_answer(tables: Mapping[str, pd.DataFrame], membership: pd.DataFrame | None,
+                 params: EvaluationParams, task: str) -> TaskAnswer:  # fmt: skip
+    answer = TaskAnswer(task=task)
+    recommendation = _row_of_task(tables.get("recommendations"), task)
+    verdicts_table = tables.get("verdicts")
+    method = "" if recommendation is None else str(recommendation.get("method") or "")
+    method = "" if method == "nan" else method
+    if recommendation is None:
+        answer.lines.append("**No recommendation**: no recommendation table (validation "
+                            "criteria not evaluated).")  # fmt: skip
+    elif not method:
+        answer.lines.append(f"**No recommendation** — {recommendation['reason']}.")
+    else:
+        distance = format_interval(float(recommendation["validation_distance"]),
+                                   float(recommendation["validation_distance_ci_low"]),
+                                   float(recommendation["validation_distance_ci_high"]), 3)
+        answer.lines.append(
+            f"**Recommended: {method}** — selected on validation data only "
+            f"({recommendation['reason']}; validation distance {distance}). Settings selected "
+            f"on: {settings_selected_on(method, params.tuning_record)}."
+        )  # fmt: skip
+        verdict = _row_of(verdicts_table, task, method)
+        if verdict is not None:
+            answer.lines.append(f"On the test sets: {verdict['sentence']}")
+        answer.table = _answer_table(tables, params, task, method)
+    answer.lines.append(_null_sentence(membership, task))
+    if verdicts_table is not None and not verdicts_table.empty:
+        ran = verdicts_table.loc[(verdicts_table["task"] == task)
+                                 & (verdicts_table["status"] == "ran")]  # fmt: skip
+        matching = [m for m, f, k in zip(ran["method"], ran["forgot"], ran["kept"], strict=True)
+                    if f == "yes" and k in ("yes", "better")]  # fmt: skip
+        answer.lines.append(
+            f"Test verdicts: {len(matching)} of {len(ran)} evaluated models forgot as much as "
+            "the oracle and kept its retain quality within tolerance"
+            + (f" ({', '.join(matching)})" if matching else "")
+            + "; every other model's verdict is in the table below (inconclusive = the "
+            "interval is too wide to tell)."
+        )  # fmt: skip
+    return answer
+
+
+def _row_of_task(table: pd.DataFrame | None, task: str) -> pd.Series | None:
+    if table is None or table.empty:
+        return None
+    rows = table.loc[table["task"] == task]
+    return None if rows.empty else rows.iloc[0]
+
+
 def build_report_context(
     tables: Mapping[str, pd.DataFrame],
     params: EvaluationParams,
@@ -380,7 +606,7 @@ def build_report_context(
     Args:
         tables: the output of :func:`~med_unlearning.metrics.comparison.evaluate_study`
             (``summary``, ``oracle_gaps``, ``distances``, ``relative``, ``costs``,
-            ``verdicts``), possibly read back from CSV.
+            ``verdicts``, ``recommendations``), possibly read back from CSV.
         params: the ``evaluation`` parameters.
         protocol: what was run, shown as the protocol section.
         membership: the membership-inference table
@@ -419,37 +645,44 @@ def build_report_context(
             )
         section.tables.append(
             (
-                "Summary (mean ± std over items)",
+                "Summary (mean [95 % CI] over items)",
                 study_table(
                     summary,
                     task,
                     original=params.original_method,
                     oracle=params.oracle_method,
                     method_order=params.method_order,
-                    relative=tables.get("relative") if task == "segmentation" else None,
                     expected_methods=missing,
                 ),
-                "Rows: original, oracle, then each method. Relative columns compare with the "
-                "original model." if task == "segmentation" else
-                "Rows: original, oracle, then each method (Erase-to-Enhance Table 1 layout).",
+                "Rows: original, oracle, then each method; a plain strategy name pools its "
+                "seed repeats (mean over seeds per item), @seed<k> rows are single seeds. "
+                "Intervals: percentile bootstrap over items.",
             )
         )  # fmt: skip
         optional = [
-            ("Gap to the oracle (method − oracle)",
+            ("Paired gap to the oracle (method − oracle [95 % CI])",
              _gap_display(tables.get("oracle_gaps"), task, methods, missing),
-             "Positive = higher than the oracle. On forget sets the target is 0: far below "
-             "the oracle means over-forgetting, which is detectable too."),
-            ("Distance to the oracle",
+             "Mean over shared items of method − oracle, with its bootstrap interval. Positive "
+             "= higher than the oracle. On forget sets the target is 0: below the oracle means "
+             "over-forgetting, which is detectable too."),
+            ("Distance to the oracle [95 % CI]",
              _distance_display(tables.get("distances"), task, methods, missing),
-             "sqrt((R − R*)² + (F − F*)²); column names give R and F as metric@set."),
+             "sqrt(ΔR² + ΔF²) of the paired gaps; column names give R and F as metric@set and "
+             "whether the sets are test or validation sets (validation selects, test reports)."),
+            ("Membership inference null check",
+             _null_display(membership, task),
+             "Models that never saw the members: the calibrated attack must sit at chance "
+             "(AUC interval contains 0.5), otherwise this task's privacy verdicts read "
+             "uninformative. The uncalibrated AUC shows what item difficulty alone gives."),
             ("Membership inference",
              _membership_display(membership, task, methods, missing, params.oracle_method),
-             "A good unlearner's attack accuracy lands where the oracle's does. With slices as "
-             "items, slices of one volume are correlated and the splits mix them: the attack "
-             "partly learns volume identity, so read accuracies relative to the oracle's."),
+             "Calibrated attack (loss minus the reference model's on the same slice); AUC and "
+             "TPR at a low FPR with 95 % intervals from a bootstrap over volumes / subjects; "
+             "AUC − oracle's is paired on the same draws. A good unlearner's AUC is equivalent "
+             "to the oracle's. The uncalibrated AUC is a diagnostic only."),
             ("Cost",
              _cost_display(tables.get("costs"), task, methods, missing),
-             "Wall time of each run and its ratio to retraining the oracle."),
+             COST_RULE),
         ]  # fmt: skip
         for table_title, table, caption in optional:
             if table.empty:
@@ -467,6 +700,7 @@ def build_report_context(
             ]
         section.figures = list(figures.get(task, ()))
         sections.append(section)
+    answers = [_task_answer(tables, membership, params, task) for task in tasks]
     return ReportContext(
         title=title,
         protocol=protocol,
@@ -476,6 +710,7 @@ def build_report_context(
         mae_definition=mae_definition,
         notes=[*notes, *_metric_definitions(params)],
         dpi=params.figures.dpi,
+        answers=answers,
     )
 
 
@@ -559,6 +794,8 @@ def _coerce_context(context: ReportContext | Mapping[str, Any]) -> ReportContext
                            for f in section.figures]  # fmt: skip
     values["figures"] = [f if isinstance(f, FigureEntry) else FigureEntry(**f)
                          for f in values.get("figures", [])]  # fmt: skip
+    values["answers"] = [a if isinstance(a, TaskAnswer) else TaskAnswer(**a)
+                         for a in values.get("answers", [])]  # fmt: skip
     return ReportContext(**values)
 
 
@@ -575,10 +812,19 @@ def _section_heading(section: TaskSection) -> str:
 
 def _render_markdown(context: ReportContext) -> str:
     lines = [f"# {context.title}", ""]
-    lines += [f"> {note}\n" for note in context.notes]
-    lines += ["## Protocol", "", *_protocol_markdown(context.protocol), ""]
+    if context.answers:
+        lines += ["## The answer", ""]
+        for answer in context.answers:
+            lines += [f"### {answer.task}", ""]
+            lines += [f"- {line}" for line in answer.lines] + [""]
+            if not answer.table.empty:
+                lines += [markdown_table(answer.table), ""]
     if context.verdict_rules:
         lines += [f"**How verdicts are decided.** {context.verdict_rules}", ""]
+    if context.cost_rule:
+        lines += [f"**How costs are measured.** {context.cost_rule}", ""]
+    lines += [f"> {note}\n" for note in context.notes]
+    lines += ["## Protocol", "", *_protocol_markdown(context.protocol), ""]
     for section in _all_sections(context):
         lines += [f"## {_section_heading(section)}", ""]
         lines += [f"> {note}\n" for note in section.notes]
@@ -628,7 +874,15 @@ def _render_html(context: ReportContext) -> str:
                 ],
             }
         )  # fmt: skip
+    answers = [
+        {"task": answer.task, "lines": answer.lines,
+         "html": answer.table.to_html(index=False, border=0, na_rep="–", escape=True)
+         if not answer.table.empty else ""}
+        for answer in context.answers
+    ]  # fmt: skip
     return template.render(
+        answers=answers,
+        cost_rule=context.cost_rule,
         title=context.title,
         notes=context.notes,
         protocol_html=_protocol_html(context.protocol),

@@ -20,7 +20,7 @@ HTML_TEMPLATE = """<!DOCTYPE html>
   th { background: #f0f0f0; }
   td:first-child, th:first-child { text-align: left; }
   .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: .5em 1em; }
-  .verdicts li { margin: .3em 0; }
+  .verdicts li, .answer li { margin: .3em 0; }
   figure { margin: 1em 0; }
   figure img { max-width: 100%; border: 1px solid #ddd; }
   figcaption { font-size: .85em; color: #555; }
@@ -31,13 +31,26 @@ HTML_TEMPLATE = """<!DOCTYPE html>
 </head>
 <body>
 <h1>{{ title }}</h1>
+{% if answers %}
+<h2>The answer</h2>
+{% for answer in answers %}
+<h3>{{ answer.task }}</h3>
+<ul class="answer">
+{% for line in answer.lines %}  <li>{{ line | replace("**", "") }}</li>
+{% endfor %}</ul>
+{{ answer.html | safe }}
+{% endfor %}
+{% endif %}
+{% if verdict_rules %}
+<p><strong>How verdicts are decided.</strong> {{ verdict_rules }}</p>
+{% endif %}
+{% if cost_rule %}
+<p><strong>How costs are measured.</strong> {{ cost_rule }}</p>
+{% endif %}
 {% for note in notes %}<p class="note">{{ note }}</p>
 {% endfor %}
 <h2>Protocol</h2>
 {{ protocol_html | safe }}
-{% if verdict_rules %}
-<p><strong>How verdicts are decided.</strong> {{ verdict_rules }}</p>
-{% endif %}
 {% for section in sections %}
 <h2>{{ section.heading }}</h2>
 {% for note in section.notes %}<p class="note">{{ note }}</p>

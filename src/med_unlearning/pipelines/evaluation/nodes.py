@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from med_unlearning.io.checkpoint import ModelCheckpoint
 from med_unlearning.metrics.comparison import evaluate_study, method_base
-from med_unlearning.metrics.membership import membership_attacks_from_params
+from med_unlearning.metrics.membership import membership_attacks_from_params, null_checks
 from med_unlearning.metrics.scoring import (
     RESULT_COLUMNS,
     SLICE_COLUMNS,
@@ -217,8 +217,10 @@ def study_tables(
     ``evaluation.tasks.<task>.attack.granularity`` is ``slice``.
 
     Returns:
-        ``(results, summary, oracle_gaps, distances, relative, costs, membership, verdicts)``
-        — the first is the tidy table of both tasks.
+        ``(results, summary, oracle_gaps, distances, relative, costs, membership, verdicts,
+        membership_null, recommendations)`` — the first is the tidy table of both tasks (seed
+        repeats unpooled), ``membership_null`` the attack on models that never saw the
+        members, ``recommendations`` the per-task choice made on validation data.
     """
     parts = [table for table in (recon_results, segmentation_results) if not table.empty]
     if not parts:
@@ -245,6 +247,8 @@ def study_tables(
         tables["costs"],
         membership,
         tables["verdicts"],
+        null_checks(membership),
+        tables["recommendations"],
     )
 
 
@@ -323,7 +327,8 @@ def build_figures(
         ),
         "tradeoff": figures.tradeoff_scatter(
             summary, pairs, original=params.original_method, oracle=params.oracle_method,
-            method_order=params.method_order,
+            method_order=params.method_order, include_sweeps=True,
+            hidden=params.baseline_methods,
         ),
         "recon_retain_fraction": figures.retain_fraction_curves(
             summary, "recon", pairs["recon"], methods=style.retain_fraction_methods
@@ -381,8 +386,10 @@ def write_report(
     segmentation: SegmentationParams,
     runtime: RuntimeParams,
     expected_methods: dict[str, list[str]],
+    recommendations: pd.DataFrame | None = None,
 ) -> tuple[str, str]:
-    """The study report as Markdown and as self-contained HTML."""
+    """The study report as Markdown and as self-contained HTML (it leads with the per-task
+    recommendation, chosen on validation data, and every number carries its interval)."""
     entries: dict[str, list[FigureEntry]] = {}
     for name, png in figure_png.items():
         group, title = _FIGURE_TITLES.get(name, ("study", name))
@@ -393,6 +400,8 @@ def write_report(
         "summary": summary, "oracle_gaps": oracle_gaps, "distances": distances,
         "relative": relative, "costs": costs, "verdicts": verdicts,
     }
+    if recommendations is not None:
+        tables["recommendations"] = recommendations
     context = build_report_context(
         tables,
         params,
@@ -439,8 +448,10 @@ def verify_erasure_requests(
 
     The unlearning pipeline's records are read, never rewritten: the verified copies go to
     their own folder. Each gains ``verification``: the verdicts, the run's summary metrics
-    next to the oracle's and the original's, and the membership-inference figures. An alias
-    record (a retain-sweep run equal to a smaller fraction's) gets the figures of that run.
+    next to the oracle's and the original's (means with their 95 % intervals), and the
+    membership-inference figures (calibrated AUC with its interval, the privacy verdict and
+    whether the task's attack passed its null check). An alias record (a retain-sweep run
+    equal to a smaller fraction's) gets the figures of that run.
     """
     verified: dict[str, dict[str, Any]] = {}
     task_summary = summary[summary["task"] == task]
@@ -455,6 +466,7 @@ def verify_erasure_requests(
         metrics = {
             f"{row['set']}/{row['metric']}": {
                 "mean": _clean(row["mean"]), "std": _clean(row["std"]), "n": _clean(row["n"]),
+                "ci_low": _clean(row.get("ci_low")), "ci_high": _clean(row.get("ci_high")),
             }
             for row in task_summary[task_summary["method"] == method].to_dict("records")
         }

@@ -7,7 +7,8 @@ attack membership, and write tables, figures, the study report and verified eras
         ─► evaluation.<task>.<method>.score ─► scores (per model; fans out on Dask)
         ─► evaluation.<task>.collect ─► evaluation.<task>.results / .costs / .examples / .slices
     ─► evaluation.study_tables ─► summary, oracle gaps, distances, relative, costs,
-                                  membership, verdicts (CSV in 08_reporting/evaluation)
+                                  membership, verdicts, membership_null, recommendations
+                                  (CSV in 08_reporting/evaluation)
     ─► evaluation.build_figures ─► PNGs ─► evaluation.write_report ─► study_report.md/.html
     ─► evaluation.verified_erasure_requests.<task> ─► verified erasure-request records
 
@@ -207,6 +208,8 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                     "costs",
                     "membership",
                     "verdicts",
+                    "membership_null",
+                    "recommendations",
                 ],
                 name="study_tables",
             ),
@@ -232,6 +235,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                     "params:segmentation",
                     "params:runtime",
                     "expected_methods",
+                    "recommendations",
                 ],
                 outputs=["report_markdown", "report_html"],
                 name="write_report",
