@@ -64,7 +64,8 @@ def test_conf_files_validate_against_the_schema(env: str) -> None:
 
 @pytest.mark.parametrize("env", ["base", "gpu"])
 def test_counts_fit_the_recon_splits_at_the_study_ratio(env: str) -> None:
-    """Training slices brain : knee must be about 10 : 1 once recon holds out its sets."""
+    """Training slices brain : knee must be about 10 : 1 once recon holds out its sets
+    (forget_val included), with >= 8 volumes in the forget-train and test sets."""
     sample = SampleDataParams.model_validate(
         _merge(
             _conf("base", "parameters_sample_data.yml")["sample_data"],
@@ -77,10 +78,13 @@ def test_counts_fit_the_recon_splits_at_the_study_ratio(env: str) -> None:
     )
     brain, knee = sample.fastmri.brain, sample.fastmri.knee
     brain_train = brain.num_volumes - splits["retain_val"] - splits["retain_test"]
-    knee_train = knee.num_volumes - splits["forget_test"]
+    knee_train = knee.num_volumes - splits["forget_test"] - splits.get("forget_val", 0)
     assert brain_train > 0 and knee_train > 0
     ratio = (brain_train * brain.num_slices) / (knee_train * knee.num_slices)
     assert 8 <= ratio <= 12
+    # sized for statistics: every held-out set and the forget-train set have several volumes
+    assert min(knee_train, splits["forget_test"], splits["retain_test"]) >= 8
+    assert min(splits["forget_val"], splits["retain_val"]) >= 2
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
