@@ -359,7 +359,10 @@ def _null_display(membership: pd.DataFrame | None, task: str) -> pd.DataFrame:
         {
             "null model": rows["method"],
             "AUC [CI] (calibrated)": [_auc_text(r) for _, r in rows.iterrows()],
-            "at chance (CI contains 0.5)": ["yes" if v else "no" for v in rows["at_chance"]],
+            "at chance (CI contains 0.5)": [
+                "n/a" if not np.isfinite(float(auc)) else "yes" if at else "no"
+                for auc, at in zip(rows["auc"], rows["at_chance"], strict=True)
+            ],
             "AUC uncalibrated": [_auc_text(r, "uncalibrated_") for _, r in rows.iterrows()],
             "calibration": rows["calibration"],
         }
@@ -495,6 +498,7 @@ def _null_sentence(membership: pd.DataFrame | None, task: str) -> str:
         notes = membership.loc[(membership["task"] == task) & (membership["role"] == NULL_ROLE),
                                "note"]  # fmt: skip
         reason = str(notes.iloc[0]) if not notes.empty else "too few volumes / subjects"
+        reason = reason.removeprefix("not computable: ")
         return (f"Membership attack not computable ({reason}): no privacy verdict for this "
                 "task.")  # fmt: skip
     parts = [f"{r['method']} AUC {_auc_text(r)} (uncalibrated {_auc_text(r, 'uncalibrated_')})"
