@@ -573,11 +573,13 @@ def _task_answer(tables: Mapping[str, pd.DataFrame], membership: pd.DataFrame | 
     answer.lines.append(_null_sentence(membership, task))
     if verdicts_table is not None and not verdicts_table.empty:
         ran = verdicts_table.loc[(verdicts_table["task"] == task)
-                                 & (verdicts_table["status"] == "ran")]  # fmt: skip
+                                 & (verdicts_table["status"] == "ran")
+                                 & ~verdicts_table["method"].isin(params.baseline_methods)]
         matching = [m for m, f, k in zip(ran["method"], ran["forgot"], ran["kept"], strict=True)
                     if f == "yes" and k in ("yes", "better")]  # fmt: skip
         answer.lines.append(
-            f"Test verdicts: {len(matching)} of {len(ran)} evaluated models forgot as much as "
+            f"Test verdicts: {len(matching)} of {len(ran)} evaluated models (baselines "
+            f"{', '.join(params.baseline_methods)} left out) forgot as much as "
             "the oracle and kept its retain quality within tolerance"
             + (f" ({', '.join(matching)})" if matching else "")
             + "; every other model's verdict is in the table below (inconclusive = the "
