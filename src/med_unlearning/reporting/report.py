@@ -359,7 +359,10 @@ def _null_display(membership: pd.DataFrame | None, task: str) -> pd.DataFrame:
         {
             "null model": rows["method"],
             "AUC [CI] (calibrated)": [_auc_text(r) for _, r in rows.iterrows()],
-            "at chance (CI contains 0.5)": ["yes" if v else "no" for v in rows["at_chance"]],
+            "at chance (CI contains 0.5)": [
+                "n/a" if not np.isfinite(float(auc)) else "yes" if at else "no"
+                for auc, at in zip(rows["auc"], rows["at_chance"], strict=True)
+            ],
             "AUC uncalibrated": [_auc_text(r, "uncalibrated_") for _, r in rows.iterrows()],
             "calibration": rows["calibration"],
         }
@@ -495,6 +498,7 @@ def _null_sentence(membership: pd.DataFrame | None, task: str) -> str:
         notes = membership.loc[(membership["task"] == task) & (membership["role"] == NULL_ROLE),
                                "note"]  # fmt: skip
         reason = str(notes.iloc[0]) if not notes.empty else "too few volumes / subjects"
+        reason = reason.removeprefix("not computable: ")
         return (f"Membership attack not computable ({reason}): no privacy verdict for this "
                 "task.")  # fmt: skip
     parts = [f"{r['method']} AUC {_auc_text(r)} (uncalibrated {_auc_text(r, 'uncalibrated_')})"
@@ -569,11 +573,13 @@ def _task_answer(tables: Mapping[str, pd.DataFrame], membership: pd.DataFrame | 
     answer.lines.append(_null_sentence(membership, task))
     if verdicts_table is not None and not verdicts_table.empty:
         ran = verdicts_table.loc[(verdicts_table["task"] == task)
-                                 & (verdicts_table["status"] == "ran")]  # fmt: skip
+                                 & (verdicts_table["status"] == "ran")
+                                 & ~verdicts_table["method"].isin(params.baseline_methods)]
         matching = [m for m, f, k in zip(ran["method"], ran["forgot"], ran["kept"], strict=True)
                     if f == "yes" and k in ("yes", "better")]  # fmt: skip
         answer.lines.append(
-            f"Test verdicts: {len(matching)} of {len(ran)} evaluated models forgot as much as "
+            f"Test verdicts: {len(matching)} of {len(ran)} evaluated models (baselines "
+            f"{', '.join(params.baseline_methods)} left out) forgot as much as "
             "the oracle and kept its retain quality within tolerance"
             + (f" ({', '.join(matching)})" if matching else "")
             + "; every other model's verdict is in the table below (inconclusive = the "
