@@ -1,7 +1,6 @@
 """Kedro project settings: config loading, hooks, the catalog class."""
 
-from kedro.config import OmegaConfigLoader
-
+from med_unlearning.config_loader import ProjectConfigLoader
 from med_unlearning.distributed_kedro import DistributedSetupHooks, RankZeroCatalog
 from med_unlearning.hooks import ParameterValidationHooks
 
@@ -10,7 +9,9 @@ HOOKS = (ParameterValidationHooks(), DistributedSetupHooks())
 # Under torchrun only rank 0 writes datasets; a plain DataCatalog in a single process.
 DATA_CATALOG_CLASS = RankZeroCatalog
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# OmegaConfigLoader, except that overriding a forget selector with another way of selecting
+# (e.g. ``request: {ids: [...]}`` over base's column/values) replaces it (params/overrides.py).
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
