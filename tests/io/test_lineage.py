@@ -43,7 +43,9 @@ def _meta(manifest: list[str], seed: int = 0, splits_hash: str | None = HASH) ->
     )
 
 
-def _ref(name: str, meta: CheckpointMetadata, version: str = "2026-01-01T00.00.00.000Z") -> CheckpointRef:
+def _ref(
+    name: str, meta: CheckpointMetadata, version: str = "2026-01-01T00.00.00.000Z"
+) -> CheckpointRef:
     return CheckpointRef(name=f"recon.{name}.checkpoint", metadata=meta, version=version,
                          content_hash="0123456789abcdef")
 
@@ -67,9 +69,11 @@ def test_a_matching_pair_passes() -> None:
 @pytest.mark.parametrize(
     ("original", "oracle", "message"),
     [
-        (_meta(["a", "b", "d"]), _meta(["a", "b"], splits_hash="f" * 64), "different splits tables"),
+        (_meta(["a", "b", "d"]), _meta(["a", "b"], splits_hash="f" * 64),
+         "different splits tables"),
         (_meta(["a", "b", "d"]), _meta(["a", "b"], seed=1), r"training seeds differ \(0 vs 1\)"),
-        (_meta(["a", "b", "d"]), _meta(["a"]), r"not the original's minus the forget ids: missing \['b'\]"),
+        (_meta(["a", "b", "d"]), _meta(["a"]),
+         r"not the original's minus the forget ids: missing \['b'\]"),
         (_meta(["a", "b", "d"]), _meta(["a", "b", "d"]), "nothing was left out"),
         (_meta(["a", "b", "d"]), _meta(["a", "c"]), r"never saw: \['c'\]"),
         (_meta(["a", "b", "d"], splits_hash="e" * 64), _meta(["a", "b"], splits_hash="e" * 64),

@@ -28,11 +28,13 @@ BASE = {
 
 
 def test_switching_way_replaces_the_block_and_keeping_it_merges_softly() -> None:
-    lowered = drop_overridden_selectors(BASE, {"unlearning": {"recon": {"request": {"ids": [KNEE]}}}})
+    ids = {"unlearning": {"recon": {"request": {"ids": [KNEE]}}}}
+    lowered = drop_overridden_selectors(BASE, ids)
     assert lowered["unlearning"]["recon"]["request"] == {}
     assert lowered["unlearning"]["recon"]["seed"] == 1
     assert lowered["unlearning"]["segmentation"]["request"]["column"] == "role"
-    kept = drop_overridden_selectors(BASE, {"unlearning": {"recon": {"request": {"values": ["brain"]}}}})
+    values = {"unlearning": {"recon": {"request": {"values": ["brain"]}}}}
+    kept = drop_overridden_selectors(BASE, values)
     assert kept["unlearning"]["recon"]["request"]["column"] == "anatomy"
     forget = drop_overridden_selectors(BASE, {"recon": {"forget": {"query": "num_slices > 3"}}})
     assert forget["recon"]["forget"] == {} and forget["recon"]["splits"] == {"retain_val": 2}

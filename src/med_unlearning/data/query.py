@@ -180,7 +180,8 @@ def _check_condition(node: ast.AST, text: str, parameter: str, columns: set[str]
         for index, op in enumerate(node.ops):
             left, right = operands[index], operands[index + 1]
             if isinstance(op, (ast.In, ast.NotIn)):
-                _check_column(left, text, parameter, columns, f"the left side of {_SYMBOLS[type(op)]!r}")
+                side = f"the left side of {_SYMBOLS[type(op)]!r}"
+                _check_column(left, text, parameter, columns, side)
                 _check_sequence(right, text, parameter)
             elif type(op) in _COMPARISONS:
                 _check_operand(left, text, parameter, columns)
@@ -197,7 +198,8 @@ def _check_column(
     node: ast.AST, text: str, parameter: str, columns: set[str], where: str
 ) -> None:
     if not isinstance(node, ast.Name):
-        raise _refuse(text, parameter, f"{_describe(node)} as {where} (expected a column name)", node)
+        what = f"{_describe(node)} as {where} (expected a column name)"
+        raise _refuse(text, parameter, what, node)
     if node.id.startswith("__"):
         raise _refuse(text, parameter, f"the name {node.id!r}", node)
     columns.add(node.id)

@@ -85,7 +85,8 @@ class WriteOnceFolderDataset(PartitionedDataset):
         parent, _, name = folder.rpartition(self._sep)
         if not self._filesystem.exists(parent or "."):
             return []
-        prefix = f"{parent}{self._sep}.{name}{STAGING_INFIX}" if parent else f".{name}{STAGING_INFIX}"
+        prefix = f".{name}{STAGING_INFIX}"
+        prefix = f"{parent}{self._sep}{prefix}" if parent else prefix
         return sorted(
             path for path in self._filesystem.ls(parent or ".", detail=False)
             if str(path).startswith(prefix)

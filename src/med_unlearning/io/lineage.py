@@ -87,7 +87,8 @@ class CheckpointRef:
     content_hash: str | None = None
 
     def describe(self) -> str:
-        """E.g. ``recon.oracle.checkpoint version 2026-…Z (weights 1a2b3c4d5e6f, created …)``."""
+        """E.g. ``recon.oracle.checkpoint version 2026-…Z (weights 1a2b3c4d5e6f, created …)``.
+        """
         version = f" version {self.version}" if self.version else ""
         details = [f"weights {self.content_hash[:12]}"] if self.content_hash else []
         details.append(f"created {self.metadata.created_at}")

@@ -69,7 +69,8 @@ class ReconSplitParams(StrictModel):
         forget_train: cap on forget training volumes (null = all the rest).
         seed: the split's seed (null = ``runtime.seed``).
         group_column: keep the volumes of one group together (e.g. ``patient_id``).
-        include: query (:mod:`med_unlearning.data.query`) choosing the volumes the study uses at all (null = all), e.g.
+        include: query (:mod:`med_unlearning.data.query`) choosing the volumes the study
+            uses at all (null = all), e.g.
             ``"acquisition in ['AXT2', 'CORPD_FBK', 'CORPDFS_FBK']"`` for the study's T2
             brains and knees; the others get the role ``unused``.
     """
