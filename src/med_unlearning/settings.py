@@ -2,9 +2,10 @@
 
 from med_unlearning.config_loader import ProjectConfigLoader
 from med_unlearning.distributed_kedro import DistributedSetupHooks, RankZeroCatalog
-from med_unlearning.hooks import ParameterValidationHooks
+from med_unlearning.hooks import ParameterValidationHooks, RunLockHooks
 
-HOOKS = (ParameterValidationHooks(), DistributedSetupHooks())
+# RunLockHooks: one `kedro run` per data root at a time (<data_root>/.med_unlearning.lock).
+HOOKS = (ParameterValidationHooks(), DistributedSetupHooks(), RunLockHooks())
 
 # Under torchrun only rank 0 writes datasets; a plain DataCatalog in a single process.
 DATA_CATALOG_CLASS = RankZeroCatalog
