@@ -22,3 +22,26 @@ def test_every_node_is_named_explicitly(project_path) -> None:
     bootstrap_project(project_path)
     for node in register_pipelines()["__default__"].nodes:
         assert node._name is not None, node
+
+
+def test_a_mistyped_pipeline_name_lists_the_valid_names(kedro_session) -> None:
+    import pytest
+
+    from med_unlearning.pipeline_registry import UnknownPipelineError
+
+    with kedro_session() as session:
+        with pytest.raises(UnknownPipelineError) as caught:
+            session.run(pipeline_names=["recno"])
+    message = str(caught.value)
+    assert "unknown pipeline name(s) ['recno']" in message
+    for name in STUDY_PIPELINES:
+        assert repr(name) in message
+    assert "did you mean 'recon'" in message
+
+
+def test_valid_names_pass_the_check() -> None:
+    from med_unlearning.pipeline_registry import available_pipelines, check_requested
+
+    assert set(STUDY_PIPELINES) <= set(available_pipelines())
+    check_requested(["recon", "__default__"])
+    check_requested(None)

@@ -1,4 +1,4 @@
-"""Project hooks: validate every parameter before any node runs."""
+"""Project hooks: validate every parameter before any node runs; one run per data root."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from med_unlearning.distributed import distributed_context, is_main_process
 from med_unlearning.params import validate_parameters
+from med_unlearning.run_lock import RunLock
 
 logger = logging.getLogger(__name__)
 
@@ -25,3 +27,49 @@ class ParameterValidationHooks:
         """
         validated = validate_parameters(context.config_loader["parameters"])
         logger.info("Parameters validated: sections %s", sorted(validated))
+
+
+class RunLockHooks:
+    """Hold ``<data_root>/.med_unlearning.lock`` for the whole run (see :mod:`run_lock`).
+
+    Only the main process of a ``torchrun`` job takes it (every rank runs the pipeline).
+    """
+
+    def __init__(self) -> None:
+        self._data_root: str | None = None
+        self._lock: RunLock | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Remember the run's data root (``--params data_root=...`` or globals)."""
+        loader = context.config_loader
+        runtime = getattr(loader, "runtime_params", None) or {}
+        root = runtime.get("data_root")
+        if root is None:
+            root = (loader["globals"] or {}).get("data_root", "data")
+        self._data_root = str(root)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        """Take the lock, or stop with a message naming the lock file and its holder."""
+        if self._data_root is None or not is_main_process(distributed_context("cpu")):
+            return
+        names = run_params.get("pipeline_names") or ["__default__"]
+        lock = RunLock(self._data_root, description=f"kedro run --pipelines {','.join(names)}")
+        lock.acquire()
+        self._lock = lock
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        """Release the lock."""
+        self._release()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        """Release the lock when the run fails."""
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

@@ -1,16 +1,18 @@
 """Kedro project settings: config loading, hooks, the catalog class."""
 
-from kedro.config import OmegaConfigLoader
-
+from med_unlearning.config_loader import ProjectConfigLoader
 from med_unlearning.distributed_kedro import DistributedSetupHooks, RankZeroCatalog
-from med_unlearning.hooks import ParameterValidationHooks
+from med_unlearning.hooks import ParameterValidationHooks, RunLockHooks
 
-HOOKS = (ParameterValidationHooks(), DistributedSetupHooks())
+# RunLockHooks: one `kedro run` per data root at a time (<data_root>/.med_unlearning.lock).
+HOOKS = (ParameterValidationHooks(), DistributedSetupHooks(), RunLockHooks())
 
 # Under torchrun only rank 0 writes datasets; a plain DataCatalog in a single process.
 DATA_CATALOG_CLASS = RankZeroCatalog
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# OmegaConfigLoader, except that overriding a forget selector with another way of selecting
+# (e.g. ``request: {ids: [...]}`` over base's column/values) replaces it (params/overrides.py).
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

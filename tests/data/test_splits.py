@@ -133,12 +133,17 @@ def test_selectors(selector: ForgetSelector, forgotten: int) -> None:
         (ForgetSelector(query="num_slices > 0"), "matches every item"),
         (ForgetSelector(column="organ", values=("knee",)), "column 'organ' is not in the metadata"),
         (ForgetSelector(ids=("knee/k99",)), r"not found in the metadata: \['knee/k99'\]"),
-        (ForgetSelector(query="num_slices >>> 3"), "query .* failed"),
+        (ForgetSelector(query="organ == 'knee'"), r"query .* unknown column\(s\) \['organ'\]"),
     ],
 )
 def test_bad_selections_are_clear_errors(selector: ForgetSelector, message: str) -> None:
     with pytest.raises(SplitError, match=message):
         _split(selector=selector)
+
+
+def test_selector_query_is_checked_when_built() -> None:
+    with pytest.raises(SplitError, match="forget selector query .* not a valid expression"):
+        ForgetSelector(query="num_slices >>> 3")
 
 
 def test_selector_needs_exactly_one_way() -> None:
@@ -185,7 +190,7 @@ def test_include_query_leaves_other_items_unused() -> None:
     assert (splits["role"] == RETAIN_TRAIN).sum() == 10
     with pytest.raises(SplitError, match="keeps no item"):
         _split(include="num_slices > 1000")
-    with pytest.raises(SplitError, match="include query .* failed"):
+    with pytest.raises(SplitError, match="include query .* not a valid expression"):
         _split(include="num_slices >>> 2")
 
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 from pathlib import Path
 
 import pytest
 from kedro.io.core import DatasetError
 
 from med_unlearning.datasets import WriteOnceFolderDataset
-from med_unlearning.datasets.write_once_folder_dataset import SAMPLE_MARKER
+from med_unlearning.datasets.write_once_folder_dataset import (
+    IN_PROGRESS_MARKER,
+    SAMPLE_MARKER,
+    STAGING_INFIX,
+)
 
 
 def _dataset(folder: Path, suffix: str = ".h5") -> WriteOnceFolderDataset:
@@ -76,17 +82,92 @@ def test_marker_is_never_a_partition_even_without_a_suffix(tmp_path: Path, make_
     assert list(_dataset(folder, suffix="").load()) == ["v.h5"]
 
 
-def test_interrupted_save_leaves_no_marker(tmp_path: Path, make_volume) -> None:
+def _tree(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_interrupted_save_leaves_nothing_where_readers_look(
+    tmp_path: Path, make_volume, monkeypatch
+) -> None:
+    """The writer fails after two files: no partial folder, no staging folder is left."""
+    from med_unlearning.datasets import FastMRIVolumeDataset
+
     folder = tmp_path / "fastmri"
+    original_save = FastMRIVolumeDataset.save
+    saved: list[str] = []
 
-    def fail():  # type: ignore[no-untyped-def]
-        raise RuntimeError("generator crashed")
+    def flaky_save(self, data):  # type: ignore[no-untyped-def]
+        if len(saved) == 2:
+            raise RuntimeError("disk full")
+        saved.append(str(self._filepath))
+        return original_save(self, data)
 
-    with pytest.raises(DatasetError, match="generator crashed"):
-        _dataset(folder).save({"a": make_volume(), "b": fail})
+    monkeypatch.setattr(FastMRIVolumeDataset, "save", flaky_save)
+    partitions = {f"brain/b{index}": make_volume(seed=index) for index in range(4)}
+    with pytest.raises(DatasetError, match="disk full"):
+        _dataset(folder).save(partitions)
+    assert len(saved) == 2
+    assert not folder.exists()
+    assert _tree(tmp_path) == []  # the staging folder is gone too
 
-    assert (folder / "a.h5").is_file()
-    assert not (folder / SAMPLE_MARKER).exists()
+    monkeypatch.setattr(FastMRIVolumeDataset, "save", original_save)
+    _dataset(folder).save(partitions)  # a rerun completes
+    assert _tree(folder) == [SAMPLE_MARKER, *[f"brain/b{i}.h5" for i in range(4)]]
+    assert [p.name for p in tmp_path.iterdir()] == ["fastmri"]
+
+
+def test_staging_left_by_a_killed_run_is_removed_and_data_generated(
+    tmp_path: Path, make_volume, caplog
+) -> None:
+    folder = tmp_path / "fastmri"
+    staging = tmp_path / f".fastmri{STAGING_INFIX}deadbeef0000"
+    (staging / "brain").mkdir(parents=True)
+    (staging / "brain" / "b0.h5").write_bytes(b"half a file")
+    (staging / IN_PROGRESS_MARKER).write_text(
+        json.dumps({"host": socket.gethostname(), "pid": 2**22 + 12345})  # no such process
+    )
+    with caplog.at_level(logging.WARNING):
+        _dataset(folder).save({"brain/b0": make_volume()})
+    assert "interrupted" in caplog.text and str(staging) in caplog.text
+    assert not staging.exists()
+    assert _tree(folder) == [SAMPLE_MARKER, "brain/b0.h5"]
+
+
+def test_staging_of_a_running_writer_is_left_alone(tmp_path: Path, make_volume) -> None:
+    staging = tmp_path / f".fastmri{STAGING_INFIX}alive0000000"
+    staging.mkdir()
+    (staging / IN_PROGRESS_MARKER).write_text(
+        json.dumps({"host": socket.gethostname(), "pid": os.getpid()})
+    )
+    _dataset(tmp_path / "fastmri").save({"v": make_volume()})
+    assert (staging / IN_PROGRESS_MARKER).is_file()
+
+
+def test_incomplete_folder_of_an_earlier_generator_is_regenerated(
+    tmp_path: Path, make_volume, caplog
+) -> None:
+    """An in-place generator killed after 1 of 3 files: only sample names, no marker."""
+    folder = tmp_path / "fastmri"
+    (folder / "brain").mkdir(parents=True)
+    (folder / "brain" / "b0.h5").write_bytes(b"truncated")
+    partitions = {f"brain/b{index}": make_volume(seed=index) for index in range(3)}
+    with caplog.at_level(logging.WARNING):
+        _dataset(folder).save(partitions)
+    assert "1 of the 3 sample files and no completion marker" in caplog.text
+    assert _tree(folder) == [SAMPLE_MARKER, "brain/b0.h5", "brain/b1.h5", "brain/b2.h5"]
+    assert sorted(_dataset(folder).load()) == ["brain/b0", "brain/b1", "brain/b2"]
+
+
+def test_folder_with_a_foreign_file_is_never_touched_even_with_sample_names(
+    tmp_path: Path, make_volume
+) -> None:
+    folder = tmp_path / "fastmri"
+    (folder / "brain").mkdir(parents=True)
+    (folder / "brain" / "b0.h5").write_bytes(b"user data")
+    (folder / "brain" / "mine.h5").write_bytes(b"user data")
+    _dataset(folder).save({f"brain/b{index}": make_volume(seed=index) for index in range(3)})
+    assert _tree(folder) == ["brain/b0.h5", "brain/mine.h5"]
+    assert (folder / "brain" / "b0.h5").read_bytes() == b"user data"
 
 
 def test_overwrite_is_refused() -> None:

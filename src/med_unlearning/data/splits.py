@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from med_unlearning.data.query import QueryError, evaluate_query, parse_query
+
 __all__ = [
     "FORGET_TRAIN",
     "FORGET_TEST",
@@ -77,7 +79,8 @@ class ForgetSelector:
         column: a metadata column; with ``values``, select the rows whose value is in it
             (e.g. ``anatomy`` in ``["knee"]``, ``scanner_model`` in ``["Skyra"]``).
         values: the values of ``column`` to select.
-        query: a pandas query over the metadata (e.g. ``"num_slices > 30"``).
+        query: a query over the metadata in the safe language of
+            :mod:`med_unlearning.data.query` (e.g. ``"num_slices > 30"``).
         ids: explicit item ids (e.g. a GDPR erasure request).
     """
 
@@ -99,6 +102,11 @@ class ForgetSelector:
             raise SplitError(f"forget selector column={self.column!r} needs a non-empty 'values'")
         if self.column is None and self.values:
             raise SplitError("forget selector 'values' given without a 'column'")
+        if self.query is not None:
+            try:
+                parse_query(self.query, "forget selector query")
+            except QueryError as error:
+                raise SplitError(str(error)) from None
 
     def describe(self) -> str:
         """A short human-readable form, e.g. ``anatomy in ['knee']``."""
@@ -131,13 +139,9 @@ class ForgetSelector:
             return metadata[self.column].isin(list(self.values))
         if self.query is not None:
             try:
-                selected = metadata.query(self.query)
-            except Exception as error:  # pandas raises many types for a bad expression
-                raise SplitError(
-                    f"forget selector query {self.query!r} failed on the metadata "
-                    f"(columns: {list(metadata.columns)}): {error}"
-                ) from error
-            return pd.Series(metadata.index.isin(selected.index), index=metadata.index)
+                return evaluate_query(self.query, metadata, "forget selector query")
+            except QueryError as error:
+                raise SplitError(str(error)) from None
         known = set(metadata[id_column].astype(str))
         unknown = sorted(set(self.ids) - known)
         if unknown:
@@ -331,7 +335,8 @@ def split_by_selector(
         id_column: the items' id column.
         group_column: optional column whose groups must stay together.
         keep_columns: metadata columns copied into the table (e.g. ``anatomy``).
-        include: optional pandas query choosing the items the study uses at all (e.g.
+        include: optional query (:mod:`med_unlearning.data.query`) choosing the items the
+            study uses at all (e.g.
             ``"acquisition in ['AXT2', 'CORPD_FBK', 'CORPDFS_FBK']"`` for the study's T2
             brains and knees); the others get the role ``unused``.
 
@@ -352,12 +357,9 @@ def split_by_selector(
     used = metadata
     if include is not None:
         try:
-            used = metadata.query(include)
-        except Exception as error:  # pandas raises many types for a bad expression
-            raise SplitError(
-                f"include query {include!r} failed on the metadata "
-                f"(columns: {list(metadata.columns)}): {error}"
-            ) from error
+            used = metadata[evaluate_query(include, metadata, "include query").to_numpy()]
+        except QueryError as error:
+            raise SplitError(str(error)) from None
         if used.empty:
             raise SplitError(f"include query {include!r} keeps no item of {len(metadata)}")
     is_forget = selector.select(used, id_column)

@@ -194,10 +194,13 @@ class ModelCheckpoint:
     Attributes:
         state_dict: tensor name -> tensor (``model.state_dict()``).
         metadata: the lineage record.
+        source: the file (or URL) it was loaded from, ``None`` when built in memory; it
+            names the checkpoint's version in messages (not part of equality).
     """
 
     state_dict: dict[str, torch.Tensor]
     metadata: CheckpointMetadata
+    source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         not_tensors = sorted(
@@ -277,7 +280,7 @@ def _checkpoint_from_parts(
             f"{source}: the weights do not match the content hash stored with them; the file "
             "is damaged"
         )
-    return ModelCheckpoint(state_dict=tensors, metadata=metadata)
+    return ModelCheckpoint(state_dict=tensors, metadata=metadata, source=source)
 
 
 def _metadata_from_header(header: Mapping[str, str] | None, source: str) -> CheckpointMetadata:

@@ -406,10 +406,12 @@ def _volume_from_file(
 
     recon_key = RSS_KEY if len(kspace.shape) == 4 else ESC_KEY
     reconstruction = _lazy_dataset(h5_file, recon_key, path, options)
+    header = _read_header_bytes(h5_file, path)
     if reconstruction is not None:
         _check_reconstruction(
             reconstruction.dtype, reconstruction.shape, kspace.shape, recon_key, path
         )
+        _check_image_size(reconstruction.shape, kspace.shape, recon_key, header, path)
 
     extra: dict[str, LazyH5Array] = {}
     for key in sorted(h5_file.keys()):
@@ -426,7 +428,7 @@ def _volume_from_file(
     return FastMRIVolume(
         kspace=kspace,
         reconstruction=reconstruction,
-        ismrmrd_header=_read_header_bytes(h5_file, path),
+        ismrmrd_header=header,
         attrs=dict(h5_file.attrs),
         source=path,
         extra_datasets=extra,
@@ -476,6 +478,38 @@ def _check_kspace(dtype: np.dtype, shape: tuple[int, ...], where: Any) -> None:
             f"{where}: field '{KSPACE_KEY}' has shape {tuple(shape)} ({len(shape)} dims); expected "
             "[slices, coils, H, W] (multi-coil) or [slices, H, W] (single-coil)"
         )
+    if any(int(size) == 0 for size in shape):
+        empty = "zero slices" if int(shape[0]) == 0 else "an empty dimension"
+        raise FastMRIFormatError(
+            f"{where}: field '{KSPACE_KEY}' has shape {tuple(shape)} ({empty}); expected at "
+            "least one slice with a non-empty k-space"
+        )
+
+
+def _check_image_size(
+    shape: tuple[int, ...], kspace_shape: tuple[int, ...], key: str, header: bytes, where: Any
+) -> None:
+    """The target's ``h × w`` must fit the k-space and match the header's recon matrix."""
+    height, width = int(shape[-2]), int(shape[-1])
+    kspace_h, kspace_w = int(kspace_shape[-2]), int(kspace_shape[-1])
+    if height > kspace_h or width > kspace_w:
+        raise FastMRIFormatError(
+            f"{where}: field '{key}' is {height}x{width} but '{KSPACE_KEY}' is "
+            f"{kspace_h}x{kspace_w}; a target image cannot be larger than its k-space "
+            "(they belong to different acquisitions?)"
+        )
+    if not header:
+        return
+    try:
+        matrix = parse_ismrmrd_header(header, source=str(where)).recon_matrix
+    except FastMRIFormatError:
+        return  # an unreadable header is reported where the header is used
+    if matrix is not None and (matrix[0], matrix[1]) != (height, width):
+        raise FastMRIFormatError(
+            f"{where}: field '{key}' is {height}x{width} but the ISMRMRD header's recon matrix "
+            f"(encoding/reconSpace/matrixSize) is {matrix[0]}x{matrix[1]}; expected the target "
+            "image to have the recon matrix size"
+        )
 
 
 def _check_reconstruction(
@@ -518,19 +552,24 @@ def write_fastmri_volume(
         FastMRIFormatError: the volume breaks the schema (named field and expectation).
     """
     path = Path(path)
-    _check_kspace(np.result_type(volume.kspace.dtype), volume.kspace.shape, "volume to write")
+    where = f"volume to write ({path})"
+    _check_kspace(np.result_type(volume.kspace.dtype), volume.kspace.shape, where)
+    header = volume.ismrmrd_header
+    header = header.encode("utf-8") if isinstance(header, str) else bytes(header)
     if volume.reconstruction is not None:
         _check_reconstruction(
             np.result_type(volume.reconstruction.dtype), volume.reconstruction.shape,
-            volume.kspace.shape, volume.reconstruction_key, "volume to write",
+            volume.kspace.shape, volume.reconstruction_key, where,
+        )
+        _check_image_size(
+            volume.reconstruction.shape, volume.kspace.shape, volume.reconstruction_key,
+            header, where,
         )
     for name, value in volume.attrs.items():
         if value is None:
             raise FastMRIFormatError(
                 f"volume to write: attribute '{name}' is None; omit the attribute instead"
             )
-    header = volume.ismrmrd_header
-    header = header.encode("utf-8") if isinstance(header, str) else bytes(header)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from med_unlearning.io.checkpoint import ModelCheckpoint
+from med_unlearning.metrics.finite import require_finite
 
 __all__ = [
     "RECON_SETS",
@@ -263,6 +264,8 @@ def score_recon_checkpoint(
             device=device,
         )
         reconstructions = reconstruct_volumes(model, task, loader, device)
+        for item, reconstruction in reconstructions.items():
+            _require_finite_reconstruction(str(item), reconstruction, method)
         scores = evaluate_reconstructions(reconstructions, include_zero_filled=include_zero_filled)
         for record in scores.to_dict("records"):
             item = str(record["volume_id"])
@@ -300,6 +303,19 @@ def score_recon_checkpoint(
         cost=checkpoint_cost(checkpoint, "recon", method),
         slices=pd.DataFrame(slice_rows, columns=list(SLICE_COLUMNS)),
     )
+
+
+def _require_finite_reconstruction(volume_id: str, reconstruction: Any, method: str) -> None:
+    """Inputs, target and output of one volume must be finite (else a named error)."""
+    item = f"volume {volume_id}"
+    require_finite(
+        reconstruction.zero_filled, what="the zero-filled input (computed from its k-space)",
+        item=item,
+    )
+    if reconstruction.has_target:
+        require_finite(reconstruction.target, what="the ground truth reconstruction", item=item)
+        require_finite(reconstruction.max_value, what="the volume max (PSNR peak)", item=item)
+    require_finite(reconstruction.output, what=f"the output of model {method!r}", item=item)
 
 
 def score_segmentation_checkpoint(
@@ -341,7 +357,14 @@ def score_segmentation_checkpoint(
             subject = subjects[subject_id]
             if subject.label is None:
                 continue
+            require_finite(
+                subject.image, what="the input image", item=f"subject {subject_id}", axis=-1
+            )
             probabilities = task.predict_probabilities(model, subject)
+            require_finite(
+                probabilities, what=f"the class probabilities of model {method!r}",
+                item=f"subject {subject_id}", axis=-1,
+            )
             scores = task.score_subject(model, subject, probabilities)
             metrics = {
                 ("dice_mean" if key == "mean_dice" else key): value

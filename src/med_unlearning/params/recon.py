@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from med_unlearning.data.query import parse_query
 from med_unlearning.data.splits import ROLES, ForgetSelector, SplitCounts
 from med_unlearning.params.base import StrictModel, register_section
 
@@ -37,6 +38,14 @@ class ForgetSelectorParams(StrictModel):
     query: str | None = None
     ids: list[str] = Field(default_factory=list)
 
+    @field_validator("query")
+    @classmethod
+    def _safe_query(cls, value: str | None) -> str | None:
+        """Refuse anything outside the query language at session start (nothing runs)."""
+        if value is not None:
+            parse_query(value, "query")
+        return value
+
     @model_validator(mode="after")
     def _one_way(self) -> ForgetSelectorParams:
         self.to_selector()
@@ -62,7 +71,8 @@ class ReconSplitParams(StrictModel):
         forget_train: cap on forget training volumes (null = all the rest).
         seed: the split's seed (null = ``runtime.seed``).
         group_column: keep the volumes of one group together (e.g. ``patient_id``).
-        include: pandas query choosing the volumes the study uses at all (null = all), e.g.
+        include: query (:mod:`med_unlearning.data.query`) choosing the volumes the study
+            uses at all (null = all), e.g.
             ``"acquisition in ['AXT2', 'CORPD_FBK', 'CORPDFS_FBK']"`` for the study's T2
             brains and knees; the others get the role ``unused``.
     """
@@ -76,6 +86,14 @@ class ReconSplitParams(StrictModel):
     seed: int | None = Field(default=None, ge=0)
     group_column: str | None = None
     include: str | None = None
+
+    @field_validator("include")
+    @classmethod
+    def _safe_include(cls, value: str | None) -> str | None:
+        """Refuse anything outside the query language at session start (nothing runs)."""
+        if value is not None:
+            parse_query(value, "include")
+        return value
 
     def to_counts(self) -> SplitCounts:
         return SplitCounts(

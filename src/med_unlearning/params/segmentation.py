@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
+from med_unlearning.data.query import parse_query
 from med_unlearning.params.base import StrictModel, register_section
 
 __all__ = [
@@ -55,14 +56,14 @@ class SegmentationForgetParams(StrictModel):
     Attributes:
         by: how subjects are selected: ``ids`` (an erasure request naming subjects),
             ``column`` (subjects whose metadata ``column`` is in ``values``, e.g. a site or
-            scanner given in the user's metadata CSV) or ``query`` (a pandas query over the
-            metadata table).
+            scanner given in the user's metadata CSV) or ``query`` (a query over the metadata
+            table in the language of :mod:`med_unlearning.data.query`).
         ids: subject ids (``by: ids``). Default ``["070"]``: one subject, like a single
             patient's erasure request (070 is also the subject MedicalNet ships as its toy
             example).
         column: metadata column (``by: column``).
         values: accepted values of ``column``.
-        query: pandas query (``by: query``), e.g. ``"shape_z > 40"``.
+        query: a query (``by: query``), e.g. ``"shape_z > 40"``.
     """
 
     by: Literal["ids", "column", "query"] = "ids"
@@ -70,6 +71,14 @@ class SegmentationForgetParams(StrictModel):
     column: str | None = None
     values: list[str | int | float | bool] = Field(default_factory=list)
     query: str | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _safe_query(cls, value: str | None) -> str | None:
+        """Refuse anything outside the query language at session start (nothing runs)."""
+        if value is not None:
+            parse_query(value, "query")
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> SegmentationForgetParams:

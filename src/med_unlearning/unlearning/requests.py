@@ -3,7 +3,7 @@
 A :class:`ForgetRequest` selects items of a metadata table (one row per volume/subject) in
 one of three ways — an id list (a GDPR erasure of given volumes or subjects), metadata
 column value(s) (anatomy, scanner, site, diagnosis…, or the ``role`` a splits table gave an
-item) or a pandas query (anatomical outliers, e.g. ``"num_slices > 40"``) — using the same
+item) or a query (anatomical outliers, e.g. ``"num_slices > 40"``) — using the same
 :class:`~med_unlearning.data.splits.ForgetSelector` the task pipelines split with.
 
 :func:`resolve_request` turns it into concrete forget ids and checks it against the parent
@@ -62,7 +62,7 @@ class ForgetRequest:
         ids: item ids (volume ids, subject ids).
         column: a metadata column; with ``values`` selects the rows whose value is in it.
         values: the values of ``column``.
-        query: a pandas query over the metadata table.
+        query: a query over the metadata table (:mod:`med_unlearning.data.query`).
         description: free text kept in the erasure record (e.g. the ticket number).
     """
 

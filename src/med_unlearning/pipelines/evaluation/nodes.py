@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from med_unlearning.io.checkpoint import ModelCheckpoint
+from med_unlearning.io.lineage import check_pair_with_split
 from med_unlearning.metrics.comparison import evaluate_study, method_base
 from med_unlearning.metrics.membership import membership_attacks_from_params, null_checks
 from med_unlearning.metrics.scoring import (
@@ -25,9 +26,13 @@ from med_unlearning.params.evaluation import EvaluationParams
 from med_unlearning.params.recon import ReconParams
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationParams
+from med_unlearning.params.unlearning import UnlearningParams
 from med_unlearning.reporting import figures
 from med_unlearning.reporting.figures import figure_to_png
 from med_unlearning.reporting.report import FigureEntry, build_report_context, render_report
+
+#: The id column of each task's splits table.
+_ID_COLUMNS = {"recon": "volume_id", "segmentation": "subject_id"}
 
 __all__ = [
     "alias_of",
@@ -35,6 +40,7 @@ __all__ = [
     "method_name",
     "build_figures",
     "collect_task_scores",
+    "make_pair_check_node",
     "make_recon_score_node",
     "make_verify_node",
     "make_segmentation_score_node",
@@ -89,6 +95,32 @@ def _missing(task: str, method: str) -> ModelScores:
     return ModelScores(results=_EMPTY.copy(), examples={}, cost={})
 
 
+def make_pair_check_node(task: str) -> Callable[..., dict[str, Any]]:
+    """The node that refuses an original and an oracle of ``task`` from different runs."""
+
+    def check_original_oracle_pair(
+        original: ModelCheckpoint | None,
+        oracle: ModelCheckpoint | None,
+        splits: pd.DataFrame,
+        unlearning: UnlearningParams | Mapping[str, Any],
+    ) -> dict[str, Any]:
+        if original is None or oracle is None:
+            return {"task": task, "checked": False}
+        if not isinstance(unlearning, UnlearningParams):
+            unlearning = UnlearningParams.model_validate(dict(unlearning or {}))
+        record = check_pair_with_split(
+            task, original, oracle, splits, _ID_COLUMNS[task],
+            check_roles=unlearning.for_task(task).check_splits,
+        )
+        logger.info("evaluation: %s original and oracle belong together: %s", task, record)
+        return {**record, "checked": True}
+
+    check_original_oracle_pair.__doc__ = (
+        f"Check that {task}'s original and oracle come from one run on the split in use."
+    )
+    return check_original_oracle_pair
+
+
 def make_recon_score_node(method: str, sweep: str | None) -> Callable[..., ModelScores]:
     """The scoring node of one reconstruction model (``original``, ``oracle`` or a run)."""
 
@@ -98,7 +130,9 @@ def make_recon_score_node(method: str, sweep: str | None) -> Callable[..., Model
         splits: pd.DataFrame,
         params: ReconParams,
         runtime: RuntimeParams,
+        pair_check: Mapping[str, Any] | None = None,
     ) -> ModelScores:
+        del pair_check  # an input only so that no model is scored before the pair is checked
         if checkpoint is None:
             return _missing("recon", method)
         target = alias_of(checkpoint)
@@ -131,7 +165,9 @@ def make_segmentation_score_node(method: str, sweep: str | None) -> Callable[...
         splits: pd.DataFrame,
         params: SegmentationParams,
         runtime: RuntimeParams,
+        pair_check: Mapping[str, Any] | None = None,
     ) -> ModelScores:
+        del pair_check  # an input only so that no model is scored before the pair is checked
         if checkpoint is None:
             return _missing("segmentation", method)
         target = alias_of(checkpoint)

@@ -28,6 +28,7 @@ from kedro.pipeline import Node, Pipeline
 from med_unlearning.pipelines.evaluation.nodes import (
     build_figures,
     collect_task_scores,
+    make_pair_check_node,
     make_recon_score_node,
     make_segmentation_score_node,
     method_name,
@@ -77,7 +78,7 @@ def _score_pipelines(task: str) -> Pipeline:
             [
                 Node(
                     factory(method, sweep),
-                    inputs=["checkpoint", "data", "splits", section, "params:runtime"],
+                    inputs=["checkpoint", "data", "splits", section, "params:runtime", "pair"],
                     outputs="scores",
                     name="score",
                 )
@@ -87,11 +88,33 @@ def _score_pipelines(task: str) -> Pipeline:
             Pipeline(
                 template,
                 namespace=f"evaluation.{task}.{_slug(method)}",
-                inputs={"checkpoint": checkpoint, "data": data, "splits": splits},
+                inputs={
+                    "checkpoint": checkpoint,
+                    "data": data,
+                    "splits": splits,
+                    "pair": f"evaluation.{task}.pair_check",
+                },
                 parameters={section, "params:runtime"},
             )
         )
-    return sum(pipelines, Pipeline([]))
+    check = Pipeline(
+        [
+            Node(
+                make_pair_check_node(task),
+                inputs=["original", "oracle", "splits", "params:unlearning"],
+                outputs="pair_check",
+                name="check_original_oracle_pair",
+            )
+        ],
+        namespace=f"evaluation.{task}",
+        inputs={
+            "original": f"{task}.original.checkpoint",
+            "oracle": f"{task}.oracle.checkpoint",
+            "splits": splits,
+        },
+        parameters={"params:unlearning"},
+    )
+    return check + sum(pipelines, Pipeline([]))
 
 
 def _expected_methods(

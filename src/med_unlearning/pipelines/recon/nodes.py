@@ -26,6 +26,7 @@ from med_unlearning.data.recon_dataset import (
 )
 from med_unlearning.data.splits import RETAIN_VAL, ids_with_roles, split_by_selector
 from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
+from med_unlearning.io.lineage import SPLITS_HASH_KEY, splits_table_hash
 from med_unlearning.params.recon import ReconParams
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.tasks.recon import (
@@ -166,6 +167,7 @@ def train_recon_run(
         seed=seed,
         extra={
             "run": run_name,
+            SPLITS_HASH_KEY: splits_table_hash(splits, "volume_id"),
             "train_roles": list(run.train_roles),
             "val_ids": val_ids,
             "mask": params.mask.model_dump(),

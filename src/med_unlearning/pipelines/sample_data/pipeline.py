@@ -7,8 +7,10 @@
 
 ``fastmri_raw@sample`` / ``mrbrains_raw@sample`` are the write-once views of the raw folders
 that the other pipelines read as ``fastmri_raw@volumes`` / ``mrbrains_raw@images``; the
-shared names make Kedro run these nodes before any reader. A raw folder that already holds
-files (real data, or an earlier sample) is left untouched and nothing is generated.
+shared names make Kedro run these nodes before any reader. Data are generated in a staging
+folder moved into place when complete (see ``WriteOnceFolderDataset``). A raw folder that
+already holds files (real data, or an earlier sample) is left untouched and nothing is
+generated.
 """
 
 from __future__ import annotations

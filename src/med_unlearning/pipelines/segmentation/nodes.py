@@ -35,6 +35,7 @@ from med_unlearning.data.splits import (
     ids_with_roles,
 )
 from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
+from med_unlearning.io.lineage import SPLITS_HASH_KEY, splits_table_hash
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationForgetParams, SegmentationParams
 from med_unlearning.tasks.segmentation import SegmentationTask, prediction_image, train_segmentation
@@ -283,6 +284,7 @@ def train_segmentation_model(
         seed=int(seed),
         extra={
             "model": model_name,
+            SPLITS_HASH_KEY: splits_table_hash(splits, ID_COLUMN),
             "excluded_forget_ids": [i for i in manifest["forget_ids"] if i not in train_ids],
             "label_mapping": task.label_mapping.name,
             "class_names": list(task.class_names),

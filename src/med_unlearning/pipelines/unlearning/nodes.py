@@ -29,6 +29,7 @@ from med_unlearning.data.recon_dataset import FastMRISliceDataset, ReconSliceTra
 from med_unlearning.data.seg_dataset import load_subjects
 from med_unlearning.data.splits import FORGET_TRAIN, RETAIN_TRAIN, ids_with_roles
 from med_unlearning.io.checkpoint import ModelCheckpoint
+from med_unlearning.io.lineage import check_pair_with_split
 from med_unlearning.params.recon import ReconParams
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationParams
@@ -235,6 +236,10 @@ def unlearn(
     seed = task_params.run_seed(spec, runtime.seed)
     id_column = ID_COLUMNS[spec.task]
     parent = f"{spec.task}.original.checkpoint"
+    if oracle is not None:  # refuse an original and an oracle from different runs
+        check_pair_with_split(
+            spec.task, original, oracle, splits, id_column, check_roles=task_params.check_splits
+        )
     expected = (
         ids_with_roles(splits, [RETAIN_TRAIN, FORGET_TRAIN], id_column)
         if task_params.check_splits
