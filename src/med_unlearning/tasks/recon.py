@@ -34,7 +34,7 @@ from med_unlearning.data.recon_dataset import (
     ReconSliceTransform,
     VolumeSource,
 )
-from med_unlearning.device import resolve_device
+from med_unlearning.device import full_precision, resolve_device
 from med_unlearning.io.checkpoint import ModelCheckpoint
 from med_unlearning.metrics.image_quality import slice_ssim, volume_metrics
 from med_unlearning.models import build_model
@@ -148,6 +148,7 @@ class ReconTask:
         """Each slice's volume max ``[B]`` (raw scale): SSIM data range, PSNR peak."""
         return batch["max_value"]
 
+    @full_precision
     def criterion(
         self,
         output: torch.Tensor,
@@ -158,6 +159,8 @@ class ReconTask:
         """J = (1 − SSIM) + l1_weight · mean |output − target|, per slice.
 
         The SSIM's data range is the slice's volume max (``batch["max_value"]``).
+        Computed in float32 with autocast off (:func:`~med_unlearning.device.full_precision`),
+        so a bf16/fp16 forward pass still gets the float32 objective.
         """
         settings = self.loss_settings
         ssim = slice_ssim(

@@ -37,7 +37,7 @@ from torch import nn
 
 from med_unlearning.data.labels import IGNORE_INDEX, LabelMapping, get_label_mapping
 from med_unlearning.data.seg_dataset import PatchDataset, SubjectVolume, load_subjects
-from med_unlearning.device import autocast_dtype, resolve_device
+from med_unlearning.device import autocast_dtype, full_precision, resolve_device
 from med_unlearning.io.checkpoint import ModelCheckpoint
 from med_unlearning.metrics.segmentation import segmentation_scores
 from med_unlearning.models import build_model
@@ -227,6 +227,7 @@ class SegmentationTask:
         """``[B, x, y, z]`` bool: the voxels that count (label not ignored)."""
         return batch["label"] != IGNORE_INDEX
 
+    @full_precision
     def criterion(
         self,
         output: torch.Tensor,
@@ -242,6 +243,8 @@ class SegmentationTask:
                 probabilities ``[B, K, x, y, z]``.
             batch: the batch (its ignored voxels are excluded for soft targets too).
             reduction: ``mean`` (scalar over the batch) or ``none`` (``[B]``).
+
+        Computed in float32 with autocast off (:func:`~med_unlearning.device.full_precision`).
         """
         if "label" in batch:
             valid = self.valid_mask(batch)
