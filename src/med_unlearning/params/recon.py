@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from med_unlearning.data.splits import ROLES, ForgetSelector, SplitCounts
+from med_unlearning.ids import ItemId
 from med_unlearning.params.base import StrictModel, register_section
 
 __all__ = [
@@ -35,7 +36,7 @@ class ForgetSelectorParams(StrictModel):
     column: str | None = "anatomy"
     values: list[str | int | float | bool] = Field(default_factory=lambda: ["knee"])
     query: str | None = None
-    ids: list[str] = Field(default_factory=list)
+    ids: list[ItemId] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_way(self) -> ForgetSelectorParams:

@@ -32,6 +32,7 @@ from med_unlearning.data.splits import (
     SplitError,
     ids_with_roles,
 )
+from med_unlearning.ids import AmbiguousIdError, match_item_ids
 from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationForgetParams, SegmentationParams
@@ -69,6 +70,19 @@ def forget_selector(params: SegmentationForgetParams) -> ForgetSelector:
     return ForgetSelector(query=params.query)
 
 
+def _matched_split_ids(split: Any, known: pd.Series) -> Any:
+    """``split`` with its subject ids mapped to the metadata's (``70`` -> ``"070"``, see
+    :func:`~med_unlearning.ids.match_item_ids`); unknown ids stay for the checks below."""
+    try:
+        forget = split.forget.model_copy(
+            update={"ids": match_item_ids(split.forget.ids, known, "segmentation.split.forget.ids")}
+        )
+        test = match_item_ids(split.test_subject_ids, known, "segmentation.split.test_subject_ids")
+    except AmbiguousIdError as error:
+        raise SplitError(str(error)) from None
+    return split.model_copy(update={"forget": forget, "test_subject_ids": test})
+
+
 def split_subjects(metadata: pd.DataFrame, params: SegmentationParams) -> pd.DataFrame:
     """Give every MRBrainS18 subject a role.
 
@@ -97,7 +111,7 @@ def split_subjects(metadata: pd.DataFrame, params: SegmentationParams) -> pd.Dat
     else:
         labelled = pd.Series(True, index=metadata.index)
     valid = sorted(metadata.loc[labelled, ID_COLUMN])
-    split = params.split
+    split = _matched_split_ids(params.split, metadata[ID_COLUMN])
     requested = {"segmentation.split.test_subject_ids": split.test_subject_ids}
     if split.forget.by == "ids":
         requested["segmentation.split.forget.ids"] = split.forget.ids
