@@ -97,6 +97,34 @@ ADDRESS_ENV_VAR = "MED_UNLEARNING_DASK_ADDRESS"
 """Environment variable holding the scheduler address, e.g. ``tcp://10.0.0.5:8786``."""
 
 _QUIET_WORKERS = {"distributed.nanny.pre-spawn-environ.DASK_LOGGING__DISTRIBUTED": "warning"}
+
+#: ``BaseException.add_note`` exists from Python 3.11; the project supports 3.10.
+_HAS_ADD_NOTE = hasattr(BaseException, "add_note")
+
+
+def _attach_note(exc: BaseException, note: str) -> None:
+    """Attach ``note`` to ``exc`` (PEP 678), keeping the exception's type.
+
+    On Python 3.11+ this is ``exc.add_note(note)``. On 3.10 the note is appended to
+    ``exc.__notes__`` by hand (the same attribute, which 3.10's traceback does not print)
+    and, for the common single-message exception, to its message, so the node's name still
+    shows in ``str(exc)`` and the traceback.
+    """
+    if _HAS_ADD_NOTE:
+        exc.add_note(note)
+        return
+    notes = getattr(exc, "__notes__", None)
+    if not isinstance(notes, list):
+        notes = []
+        try:
+            exc.__notes__ = notes  # type: ignore[attr-defined]
+        except AttributeError:  # pragma: no cover - exceptions with __slots__
+            pass
+    notes.append(note)
+    if len(exc.args) == 1 and isinstance(exc.args[0], str):
+        exc.args = (f"{exc.args[0]}\n{note}",)
+    elif not exc.args:
+        exc.args = (note,)
 """Dask config for local worker processes: Dask's own logs at WARNING, node logs unchanged."""
 
 
@@ -202,7 +230,7 @@ def _execute_node_on_worker(
             run_id=job.run_id,
         ).execute()
     except Exception as exc:
-        exc.add_note(f"Raised by Kedro node '{job.node.name}' on Dask worker {_worker_name()}.")
+        _attach_note(exc, f"Raised by Kedro node '{job.node.name}' on Dask worker {_worker_name()}.")
         raise
     return {name: catalog.get(name).load() for name in job.memory_outputs}
 
@@ -547,7 +575,7 @@ class DaskRunner(AbstractRunner):
             future.result()
         except Exception as exc:
             if not any(node.name in note for note in getattr(exc, "__notes__", [])):
-                exc.add_note(f"Raised by Kedro node '{node.name}' (DaskRunner).")
+                _attach_note(exc, f"Raised by Kedro node '{node.name}' (DaskRunner).")
             self._logger.error(
                 "Node '%s' failed on Dask: %s: %s", node.name, type(exc).__name__, exc
             )
