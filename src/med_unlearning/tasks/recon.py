@@ -42,6 +42,7 @@ from med_unlearning.models.recon import center_crop
 from med_unlearning.tasks.base import Batch, Features, ModelParts
 from med_unlearning.training import (
     LoopSettings,
+    ResumeSettings,
     TrainingResult,
     make_loader,
     move_to_device,
@@ -266,6 +267,7 @@ class ReconTrainingSettings:
     progress: bool = True
     deterministic: bool = True
     description: str = "recon"
+    resume: ResumeSettings | None = None
 
 
 def _plateau_mode(metric: str) -> str:
@@ -485,6 +487,7 @@ def fit_recon_model(
         description=settings.description,
         plateau_metric=settings.plateau_metric,
         max_steps_per_epoch=settings.max_steps_per_epoch,
+        resume=settings.resume,
     )
     result = train(
         model, train_loader, task.loss, optimizer, loop, scheduler=scheduler, validate=validate

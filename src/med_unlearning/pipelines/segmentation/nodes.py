@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import nibabel as nib
@@ -37,7 +38,7 @@ from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationForgetParams, SegmentationParams
 from med_unlearning.tasks.segmentation import SegmentationTask, prediction_image, train_segmentation
-from med_unlearning.training import seed_everything
+from med_unlearning.training import ResumeSettings, resume_key, seed_everything
 
 __all__ = [
     "ID_COLUMN",
@@ -184,6 +185,23 @@ def load_segmentation_subjects(
     return SegmentationTask.from_params(params).load_subjects(partitions, subject_ids)
 
 
+def _resume_settings(
+    model_name: str, train_ids: list[str], params: SegmentationParams, runtime: RuntimeParams
+) -> ResumeSettings | None:
+    """Where model ``model_name`` keeps its epoch checkpoints (``runtime.resume_dir``), keyed
+    by everything that defines the run except its epoch count (so a run can be extended)."""
+    if runtime.checkpoint_every == 0 and not runtime.resume:
+        return None
+    recipe = params.model_dump(mode="json", exclude={"training": {"epochs"}})
+    key = resume_key("segmentation", model_name, recipe, train_ids, runtime.seed, runtime.precision)
+    return ResumeSettings(
+        path=Path(runtime.resume_dir) / "segmentation" / f"{model_name}.pt",
+        every=runtime.checkpoint_every,
+        resume=runtime.resume,
+        key=key,
+    )
+
+
 def train_segmentation_model(
     subjects: Mapping[str, SubjectVolume],
     manifest: Mapping[str, Any],
@@ -234,6 +252,7 @@ def train_segmentation_model(
         description=f"segmentation.{model_name}",
         validation_subjects=validation,
         validation_interval=training.validation_interval,
+        resume=_resume_settings(model_name, train_ids, params, runtime),
     )
     logger.info("segmentation.%s trained in %.1f s", model_name, result.wall_time_s)
     metadata = CheckpointMetadata(
