@@ -133,5 +133,12 @@ def test_full_precision_turns_autocast_off_and_keeps_float64() -> None:
     assert seen == {"autocast": False, "dtypes": (torch.float32, torch.float64, torch.float32)}
     assert result.dtype == torch.float32
     assert probe.__name__ == "probe"
-    batch = to_float32({"a": torch.ones(1, dtype=torch.bfloat16), "ids": ["x"], "n": torch.ones(1, dtype=torch.long)})
-    assert batch["a"].dtype == torch.float32 and batch["ids"] == ["x"] and batch["n"].dtype == torch.long
+    batch = to_float32(
+        {
+            "a": torch.ones(1, dtype=torch.bfloat16),
+            "ids": ["x"],
+            "n": torch.ones(1, dtype=torch.long),
+        }
+    )
+    assert batch["a"].dtype == torch.float32 and batch["ids"] == ["x"]
+    assert batch["n"].dtype == torch.long

@@ -44,7 +44,10 @@ SLICES = 2
 def _with_encoding_limits(header: bytes, maximum: int, centre: int) -> bytes:
     """Set ``kspace_encoding_step_1``'s maximum and centre (fastMRI's are not W / 2)."""
     text = header.decode()
-    pattern = r"(<kspace_encoding_step_1>\s*<minimum>0</minimum>\s*<maximum>)\d+(</maximum>\s*<center>)\d+"
+    pattern = (
+        r"(<kspace_encoding_step_1>\s*<minimum>0</minimum>\s*<maximum>)\d+"
+        r"(</maximum>\s*<center>)\d+"
+    )
     text, count = re.subn(pattern, rf"\g<1>{maximum}\g<2>{centre}", text)
     assert count == 1, "header layout changed"
     return text.encode()
@@ -63,7 +66,8 @@ def real_like_volume(
     for index in range(SLICES):
         for _ in range(5):  # blobs inside the central 320 x 320 field of view
             cy, cx = rng.uniform(-0.3, 0.3, size=2)
-            images[index] += np.exp(-((rows - cy) ** 2 * 4 + (cols - cx) ** 2) / rng.uniform(0.02, 0.1))
+            spread = rng.uniform(0.02, 0.1)
+            images[index] += np.exp(-((rows - cy) ** 2 * 4 + (cols - cx) ** 2) / spread)
     angles = np.linspace(0, 2 * np.pi, COILS, endpoint=False)
     coils = np.stack([np.exp(-((rows - np.cos(a)) ** 2 + (cols - np.sin(a)) ** 2)) for a in angles])
     kspace = centered_fft2(1e-4 * images[:, None] * coils[None]).astype(np.complex64)
@@ -218,13 +222,17 @@ def mrbrains_like_subject(subject: str, seed: int) -> dict[str, nib.Nifti1Image]
     for name, contrast in (("reg_T1", 1.0), ("reg_IR", -0.6), ("FLAIR", 0.4)):
         values = np.array([0, 60, 70, 100, 0, 25, 10, 0, 0, 0, 0], np.float32) * contrast + 120
         image = values[labels] * (radius < 1.0) + rng.normal(0, 3, MRBRAINS_GRID)
-        images[f"{subject}/pre/{name}"] = nib.Nifti1Image(image.astype(np.float32), MRBRAINS_AFFINE)
+        images[f"{subject}/pre/{name}"] = nib.Nifti1Image(
+            image.astype(np.float32), MRBRAINS_AFFINE
+        )
     images[f"{subject}/segm"] = nib.Nifti1Image(labels, MRBRAINS_AFFINE)
     return images
 
 
 @pytest.mark.e2e
-def test_resnet50_with_medicalnet_weights_trains_one_step_at_the_study_patch(tmp_path: Path) -> None:
+def test_resnet50_with_medicalnet_weights_trains_one_step_at_the_study_patch(
+    tmp_path: Path,
+) -> None:
     """The study's network (ResNet-50, MedicalNet layout), patch 128 × 128 × 48, three
     modalities (the single-channel stem spread over them), batch 1: one SGD step on CPU."""
     weights = tmp_path / "resnet_50_23dataset.pth"
@@ -257,6 +265,7 @@ def test_resnet50_with_medicalnet_weights_trains_one_step_at_the_study_patch(tmp
     )
     assert result.history["steps"].tolist() == [1]
     assert np.isfinite(result.history["train_loss"]).all()
-    changed = [key for key, value in model.state_dict().items() if not torch.equal(value, before[key])]
+    after = model.state_dict()
+    changed = [key for key, value in after.items() if not torch.equal(value, before[key])]
     assert any(key.startswith("conv_seg") for key in changed)
     assert any(key.startswith("layer4") for key in changed)

@@ -42,7 +42,9 @@ def _generic_run(
     seed_everything(0)
     model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.3), nn.ReLU(), nn.Linear(16, 1))
     generator = torch.Generator().manual_seed(1)
-    data = TensorDataset(torch.randn(24, 4, generator=generator), torch.randn(24, 1, generator=generator))
+    data = TensorDataset(
+        torch.randn(24, 4, generator=generator), torch.randn(24, 1, generator=generator)
+    )
     loader = make_loader(data, 4, shuffle=True, seed=0)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(

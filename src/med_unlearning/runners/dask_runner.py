@@ -240,7 +240,8 @@ def _execute_node_on_worker(
             run_id=job.run_id,
         ).execute()
     except Exception as exc:
-        _attach_note(exc, f"Raised by Kedro node '{job.node.name}' on Dask worker {_worker_name()}.")
+        where = f"on Dask worker {_worker_name()}"
+        _attach_note(exc, f"Raised by Kedro node '{job.node.name}' {where}.")
         raise
     return {name: catalog.get(name).load() for name in job.memory_outputs}
 
