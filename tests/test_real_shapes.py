@@ -121,6 +121,36 @@ def test_generated_files_have_the_real_geometry(tmp_path: Path) -> None:
     assert widths == {368, 372, 396}
 
 
+def test_zero_padded_columns_are_never_sampled() -> None:
+    """As fastMRI's VarNet transform: the mask is False outside the acquired columns."""
+    from med_unlearning.data.masks import KspaceUndersampler
+    from med_unlearning.data.recon_dataset import (
+        FastMRISliceDataset,
+        ReconSliceTransform,
+        acquired_columns,
+    )
+    from med_unlearning.data.sample_fastmri import generate_fastmri_volume, plan_fastmri_sample
+    from med_unlearning.params.sample_data import FastMRISampleParams
+
+    name, protocol, width, acquired, centre = REAL_LIKE[0]
+    volume = real_like_volume(0, protocol, width, acquired, centre)
+    start, end = acquired_columns(volume)
+    assert (start, end) == (width // 2 - centre, width // 2 - centre + acquired)
+    undersampler = KspaceUndersampler(
+        kind="equispaced", accelerations=[4], center_fractions=[0.08]
+    )
+    for seed_mode in ("per_volume", "random"):
+        item = FastMRISliceDataset({name: volume}, ReconSliceTransform(undersampler, seed_mode))[0]
+        columns = item["mask"].reshape(-1)
+        assert not columns[:start].any() and not columns[end:].any()
+        assert columns[start:end].sum() > acquired / 8
+        assert item["masked_kspace"][..., :start, :].abs().sum() == 0
+    # files without padding (the sample data, headerless files) keep every column
+    params = FastMRISampleParams.model_validate({"image_size": [32, 32], "num_coils": 2})
+    sample = generate_fastmri_volume(plan_fastmri_sample(params, 0)[0], params)
+    assert acquired_columns(sample) == (0, sample.kspace.shape[-1])
+
+
 @pytest.mark.e2e
 def test_recon_pipeline_trains_reconstructs_and_scores_real_shaped_files(
     kedro_session, tmp_path: Path
