@@ -8,6 +8,8 @@ from importlib import resources
 from kedro.framework.project import find_pipelines, pipelines
 from kedro.pipeline import Pipeline
 
+from med_unlearning.runners.resources import tag_gpu_nodes
+
 __all__ = [
     "STUDY_PIPELINES",
     "UnknownPipelineError",
@@ -69,7 +71,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         UnknownPipelineError: the run asks for a pipeline that does not exist.
     """
     check_requested(getattr(pipelines, "_requested_pipelines", None))
-    found = find_pipelines(raise_errors=True)
+    # Nodes that run a network carry the `gpu` tag (DaskRunner gives them a GPU each).
+    found = {name: tag_gpu_nodes(p) for name, p in find_pipelines(raise_errors=True).items()}
     # Kedro 1.7 may load only the pipelines a run asks for; the whole study needs all five.
     if all(name in found for name in STUDY_PIPELINES):
         found["__default__"] = sum((found[name] for name in STUDY_PIPELINES), Pipeline([]))

@@ -15,6 +15,8 @@ Launched by ``torchrun`` with several processes, the same loop trains with DDP (
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import os
@@ -22,6 +24,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +51,9 @@ from med_unlearning.distributed import (
 __all__ = [
     "LoopSettings",
     "NonFiniteLossError",
+    "ResumeSettings",
+    "ResumeStateError",
+    "resume_key",
     "TrainingResult",
     "describe_batch",
     "make_loader",
@@ -67,6 +73,35 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the epoch, step and items."""
 
 
+class ResumeStateError(ValueError):
+    """A resume state file cannot be used (another run's, or unreadable); names the file."""
+
+
+@dataclass(frozen=True)
+class ResumeSettings:
+    """Epoch checkpoints of a long run, and resuming from the last one.
+
+    Attributes:
+        path: the state file (the caller derives it from the run's output location).
+        every: write the state every this many epochs (and after the last epoch);
+            ``0`` = never write.
+        resume: start from the state file when it exists (else train from scratch).
+        key: what the run is (a hash of its settings and data); a state file written
+            under another key is refused rather than silently continued.
+
+    The state holds the model, optimiser, scheduler and AMP scaler states, the RNG states
+    (torch CPU/CUDA, numpy, python, the loader's shuffling generator), the epoch and the
+    history so far; it is written atomically (temporary file + ``os.replace``) and read
+    with ``torch.load(weights_only=True)``. A resumed run ends with the same weights as an
+    uninterrupted one (on CPU; on CUDA up to non-deterministic kernels).
+    """
+
+    path: str | Path
+    every: int = 1
+    resume: bool = True
+    key: str = ""
+
+
 @dataclass(frozen=True)
 class LoopSettings:
     """How to run the loop (the model, data and loss come separately).
@@ -80,6 +115,7 @@ class LoopSettings:
         description: label of the progress bar and the log lines (e.g. ``recon.original``).
         plateau_metric: the history column a ``ReduceLROnPlateau`` scheduler watches.
         max_steps_per_epoch: stop an epoch early after this many steps (``None`` = all).
+        resume: epoch checkpoints and resuming (``None`` = neither).
     """
 
     epochs: int
@@ -90,6 +126,7 @@ class LoopSettings:
     description: str = "train"
     plateau_metric: str = "train_loss"
     max_steps_per_epoch: int | None = None
+    resume: ResumeSettings | None = None
 
 
 #: History columns left out of the per-epoch log line (counters and timings).
@@ -276,6 +313,7 @@ def train(
     scheduler: Any = None,
     validate: ValidateFn | None = None,
     after_step: Callable[[nn.Module], None] | None = None,
+    on_resume: Callable[[int], None] | None = None,
 ) -> TrainingResult:
     """Train ``model`` in place for ``settings.epochs`` epochs.
 
@@ -292,6 +330,8 @@ def train(
         validate: called after each epoch with the model in eval mode; its metrics join the
             history row (prefix them, e.g. ``val_psnr``).
         after_step: called after each optimizer step (e.g. to re-apply a constraint).
+        on_resume: called with the number of epochs already done when the loop resumes
+            from ``settings.resume``'s state file (e.g. to realign an epoch counter).
 
     Returns:
         The per-epoch history and the wall time.
@@ -336,7 +376,31 @@ def train(
 
     rows: list[dict[str, float]] = []
     validation_time = 0.0
+    first_epoch = 1
+    previous_time = 0.0
+    generator = getattr(loader, "generator", None)
+    if settings.resume is not None and settings.resume.resume:
+        state = _load_resume_state(settings.resume)
+        if state is not None:
+            _restore_state(state, model, optimizer, scheduler, scaler, generator)
+            rows = [dict(row) for row in state["history"]]
+            first_epoch = int(state["epoch"]) + 1
+            previous_time = float(state["wall_time_s"])
+            if first_epoch - 1 > settings.epochs:
+                raise ResumeStateError(
+                    f"{settings.description}: the resume state {settings.resume.path} is at "
+                    f"epoch {first_epoch - 1}, past the {settings.epochs} epochs asked for"
+                )
+            if main_process:
+                logger.info(
+                    "%s: resuming after epoch %d/%d from %s",
+                    settings.description, first_epoch - 1, settings.epochs, settings.resume.path,
+                )
+            if on_resume is not None:
+                on_resume(first_epoch - 1)
     start = time.perf_counter()
+    if total_steps is not None:
+        total_steps = steps_per_epoch * (settings.epochs - first_epoch + 1)
     bar = tqdm(
         total=total_steps,
         desc=settings.description,
@@ -346,7 +410,7 @@ def train(
         leave=False,
     )
     try:
-        for epoch in range(1, settings.epochs + 1):
+        for epoch in range(first_epoch, settings.epochs + 1):
             _set_sampler_epoch(loader, epoch)
             model.train()
             epoch_start = time.perf_counter()
@@ -418,8 +482,16 @@ def train(
             row["epoch_time_s"] = time.perf_counter() - epoch_start
             rows.append(row)
             _step_scheduler(scheduler, row, settings.plateau_metric)
+            if main_process and _checkpoint_due(settings, epoch):
+                _save_resume_state(
+                    settings.resume,  # type: ignore[arg-type]
+                    _capture_state(model, optimizer, scheduler, scaler, generator),
+                    epoch=epoch,
+                    history=rows,
+                    wall_time_s=previous_time + time.perf_counter() - start - validation_time,
+                )
             elapsed = time.perf_counter() - start
-            eta = elapsed / epoch * (settings.epochs - epoch)
+            eta = elapsed / (epoch - first_epoch + 1) * (settings.epochs - epoch)
             metrics = " ".join(
                 f"{key} {value:.4g}"
                 for key, value in row.items()
@@ -438,7 +510,7 @@ def train(
             )
     finally:
         bar.close()
-    wall_time = time.perf_counter() - start - validation_time
+    wall_time = previous_time + time.perf_counter() - start - validation_time
     history = pd.DataFrame(rows)
     history["epoch"] = history["epoch"].astype(int)
     if not math.isfinite(wall_time):  # pragma: no cover - defensive
@@ -475,3 +547,158 @@ def _non_finite_message(
         f"{settings.description}: loss is {value} at epoch {epoch}, step {steps + 1}, "
         f"{where}. Check these inputs (e.g. a volume whose maximum is 0) and the learning rate."
     )
+
+
+# ------------------------------------------------------------------------------------------
+# Epoch checkpoints (resume)
+# ------------------------------------------------------------------------------------------
+
+#: Version of the resume state's layout.
+_RESUME_FORMAT = 1
+
+
+def resume_key(*parts: Any) -> str:
+    """A short hash identifying a run (its settings and data), for :class:`ResumeSettings`.
+
+    ``parts`` must be JSON-serialisable (parameter dumps, id lists); key order of mappings
+    does not matter.
+    """
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _checkpoint_due(settings: LoopSettings, epoch: int) -> bool:
+    resume = settings.resume
+    if resume is None or resume.every <= 0:
+        return False
+    return epoch % resume.every == 0 or epoch == settings.epochs
+
+
+def _rng_state() -> dict[str, Any]:
+    """Every global RNG's state, as tensors and plain values (``weights_only``-loadable)."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "position": int(position),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        (
+            numpy_state["kind"],
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["position"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gaussian"],
+        )
+    )
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def _capture_state(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: torch.amp.GradScaler,
+    generator: torch.Generator | None,
+) -> dict[str, Any]:
+    return {
+        "model": {key: value.detach().cpu() for key, value in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+        "rng": _rng_state(),
+        "loader_generator": generator.get_state() if generator is not None else None,
+    }
+
+
+def _restore_state(
+    state: Mapping[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: torch.amp.GradScaler,
+    generator: torch.Generator | None,
+) -> None:
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if state["scaler"] is not None and scaler.is_enabled():
+        scaler.load_state_dict(state["scaler"])
+    _set_rng_state(state["rng"])
+    if generator is not None and state["loader_generator"] is not None:
+        generator.set_state(state["loader_generator"])
+
+
+def _save_resume_state(
+    resume: ResumeSettings,
+    state: dict[str, Any],
+    *,
+    epoch: int,
+    history: Sequence[Mapping[str, float]],
+    wall_time_s: float,
+) -> None:
+    """Write the state atomically: a reader sees the previous file or the new one, whole."""
+    path = Path(resume.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": _RESUME_FORMAT,
+        "key": resume.key,
+        "epoch": epoch,
+        "history": [
+            {key: value if isinstance(value, int) else float(value) for key, value in row.items()}
+            for row in history
+        ],
+        "wall_time_s": float(wall_time_s),
+        **state,
+    }
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(payload, temporary)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def _load_resume_state(resume: ResumeSettings) -> dict[str, Any] | None:
+    """The state in ``resume.path`` (``None`` when there is none yet).
+
+    Raises:
+        ResumeStateError: the file is unreadable, of another layout, or another run's.
+    """
+    path = Path(resume.path)
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for a bad file
+        raise ResumeStateError(
+            f"resume state {path} cannot be read ({error}); delete it to start afresh"
+        ) from error
+    if not isinstance(state, dict) or state.get("format") != _RESUME_FORMAT:
+        raise ResumeStateError(
+            f"resume state {path} is not a format-{_RESUME_FORMAT} training state; delete it"
+        )
+    if state.get("key") != resume.key:
+        raise ResumeStateError(
+            f"resume state {path} was written by another run (key {state.get('key')!r}, this "
+            f"run {resume.key!r}: other settings or data); delete it or set "
+            "runtime.resume: false"
+        )
+    return state

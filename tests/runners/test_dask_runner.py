@@ -357,6 +357,41 @@ def test_a_failing_node_raises_its_error_naming_the_node_and_stops_downstream(
     assert not (tmp_path / "after_broken.json").exists()
 
 
+def test_without_add_note_python_3_10_the_node_is_named_in_the_message(
+    tmp_path: Path, thread_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.10 has no ``BaseException.add_note``: the runner falls back to ``__notes__``
+    set by hand plus the note appended to the message, keeping the exception's type."""
+    from med_unlearning.runners import dask_runner
+
+    monkeypatch.setattr(dask_runner, "_HAS_ADD_NOTE", False)
+    pipeline = synthetic_pipeline() + Pipeline(
+        [node(fail_on_purpose, "right", "broken", name="broken_node")]
+    )
+    with pytest.raises(ValueError, match="boom") as raised:
+        DaskRunner(client=thread_client).run(pipeline, synthetic_catalog(tmp_path), run_id="py310")
+    assert "'broken_node'" in str(raised.value)
+    assert any("'broken_node'" in note for note in raised.value.__notes__)
+
+
+def test_attach_note_fallback_handles_exceptions_without_a_single_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from med_unlearning.runners.dask_runner import _attach_note
+
+    monkeypatch.setattr("med_unlearning.runners.dask_runner._HAS_ADD_NOTE", False)
+    empty, several = RuntimeError(), OSError(2, "missing")
+    _attach_note(empty, "node a")
+    _attach_note(several, "node b")
+    _attach_note(several, "node c")
+    assert str(empty) == "node a" and empty.__notes__ == ["node a"]
+    assert several.args == (2, "missing") and several.__notes__ == ["node b", "node c"]
+    monkeypatch.setattr("med_unlearning.runners.dask_runner._HAS_ADD_NOTE", True)
+    modern = ValueError("x")
+    _attach_note(modern, "node d")
+    assert str(modern) == "x" and modern.__notes__ == ["node d"]
+
+
 def test_on_node_error_hook_fires_on_the_worker(tmp_path: Path, process_client: Client) -> None:
     events = tmp_path / "events"
     events.mkdir()

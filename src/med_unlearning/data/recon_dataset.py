@@ -30,10 +30,16 @@ volume that differs. With batch size 1 (the study's setting) mixed sizes are fin
 Masks: ``ReconSliceTransform(mask_seed="per_volume")`` (validation/test) seeds the mask with
 the volume id, so every slice of a volume, in every run, gets the same mask;
 ``mask_seed="random"`` (training) draws a new offset per item from torch's seeded RNG.
+
+Zero-padded columns: real fastMRI k-space is wider than what was measured; the ISMRMRD
+header's ``kspace_encoding_step_1`` limits say which columns were acquired (their centre is
+generally not ``W / 2``). As in fastMRI's VarNet transform, the mask is False outside the
+acquired columns (:func:`acquired_columns`), so padding never counts as "sampled" data.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -51,6 +57,7 @@ from med_unlearning.io.fastmri import FastMRIFormatError, FastMRIVolume, volume_
 __all__ = [
     "SAMPLE_KEYS",
     "FastMRISliceDataset",
+    "acquired_columns",
     "ReconDataError",
     "ReconSliceTransform",
     "load_volumes",
@@ -126,6 +133,30 @@ def target_size(volume: FastMRIVolume) -> tuple[int, int]:
     return min(height, kspace_h), min(width, kspace_w)
 
 
+def acquired_columns(volume: FastMRIVolume) -> tuple[int, int] | None:
+    """The measured phase-encoding columns ``[start, end)`` of a volume's k-space.
+
+    fastMRI's convention: ``start = W // 2 − center`` and ``end = start + maximum + 1`` from
+    the header's ``kspace_encoding_step_1`` limits (``W`` = k-space width). ``None`` when
+    the header is absent or silent, its encoded width is not the k-space's, or the limits
+    fall outside the k-space (then every column counts as acquired).
+    """
+    if not volume.ismrmrd_header:
+        return None
+    info = volume.header_info
+    limits = info.encoding_step_1
+    width = int(volume.kspace.shape[-1])
+    if limits.center is None or limits.maximum is None:
+        return None
+    if info.encoded_matrix is not None and info.encoded_matrix[1] != width:
+        return None
+    start = width // 2 - int(limits.center)
+    end = start + int(limits.maximum) + 1
+    if not 0 <= start < end <= width:
+        return None
+    return start, end
+
+
 def _center_crop_array(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     height, width = image.shape[-2:]
     top = (height - size[0]) // 2
@@ -173,10 +204,17 @@ class ReconSliceTransform:
         slice_index: int,
         max_value: float,
         crop_size: tuple[int, int],
+        acquired: tuple[int, int] | None = None,
     ) -> dict[str, Any]:
-        """Build the sample (see :data:`SAMPLE_KEYS`) for one slice."""
+        """Build the sample (see :data:`SAMPLE_KEYS`) for one slice.
+
+        ``acquired``: the measured columns ``[start, end)`` (:func:`acquired_columns`);
+        columns outside are unsampled in the mask (``None`` = all columns measured).
+        """
         seed = seed_for_volume(volume_id) if self.mask_seed == "per_volume" else training_seed()
         undersampled = self.undersampler(kspace, seed)
+        if acquired is not None and acquired != (0, int(kspace.shape[-1])):
+            undersampled = _without_padding(undersampled, *acquired)
         zero_filled = _center_crop_array(undersampled.zero_filled.numpy(), crop_size)
         has_target = target is not None
         if has_target:
@@ -199,6 +237,15 @@ class ReconSliceTransform:
             "volume_id": volume_id,
             "slice_index": torch.tensor(slice_index, dtype=torch.long),
         }
+
+
+def _without_padding(undersampled: Any, start: int, end: int) -> Any:
+    """``undersampled`` with the columns outside ``[start, end)`` unsampled (and zeroed)."""
+    mask = undersampled.mask.clone()
+    mask[..., :start, :] = False
+    mask[..., end:, :] = False
+    masked_kspace = undersampled.masked_kspace * mask.to(undersampled.masked_kspace.dtype)
+    return dataclasses.replace(undersampled, mask=mask, masked_kspace=masked_kspace)
 
 
 def _shape_signature(volume: FastMRIVolume) -> tuple[Any, ...]:
@@ -239,6 +286,7 @@ class FastMRISliceDataset(Dataset):
             self._check_uniform_shapes()
         self.max_values = {vid: _volume_peak(vid, volume) for vid, volume in self.volumes.items()}
         self.crop_sizes = {vid: target_size(volume) for vid, volume in self.volumes.items()}
+        self.acquired = {vid: acquired_columns(volume) for vid, volume in self.volumes.items()}
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         if cache:
             for vid, volume in self.volumes.items():
@@ -291,6 +339,7 @@ class FastMRISliceDataset(Dataset):
             slice_index=index,
             max_value=self.max_values[volume_id],
             crop_size=self.crop_sizes[volume_id],
+            acquired=self.acquired[volume_id],
         )
 
     def __repr__(self) -> str:

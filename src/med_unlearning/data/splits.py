@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from med_unlearning.data.query import QueryError, evaluate_query, parse_query
+from med_unlearning.ids import AmbiguousIdError, match_item_ids
 
 __all__ = [
     "FORGET_TRAIN",
@@ -143,10 +144,14 @@ class ForgetSelector:
             except QueryError as error:
                 raise SplitError(str(error)) from None
         known = set(metadata[id_column].astype(str))
-        unknown = sorted(set(self.ids) - known)
+        try:  # 70 names "070" when unambiguous (see med_unlearning.ids)
+            ids = match_item_ids(self.ids, known, "forget selector ids")
+        except AmbiguousIdError as error:
+            raise SplitError(str(error)) from None
+        unknown = sorted(set(ids) - known)
         if unknown:
             raise SplitError(f"forget selector ids not found in the metadata: {unknown}")
-        return metadata[id_column].astype(str).isin(self.ids)
+        return metadata[id_column].astype(str).isin(ids)
 
     def __repr__(self) -> str:
         return f"ForgetSelector({self.describe()})"

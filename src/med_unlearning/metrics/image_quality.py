@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from monai.metrics.regression import PSNRMetric, compute_ssim_and_cs
 
+from med_unlearning.device import full_precision
+
 __all__ = [
     "IMAGE_QUALITY_METRICS",
     "nmse",
@@ -56,6 +58,7 @@ def _as_batch(images: torch.Tensor) -> torch.Tensor:
     )
 
 
+@full_precision
 def slice_ssim(
     prediction: torch.Tensor,
     target: torch.Tensor,
@@ -76,7 +79,8 @@ def slice_ssim(
         k2: contrast constant.
 
     Returns:
-        ``[B]`` SSIM values.
+        ``[B]`` SSIM values, computed in float32 (fp16/bf16 inputs are upcast and
+        autocast is off: the window convolutions must not run in bf16).
 
     Raises:
         ValueError: for mismatched shapes, images smaller than the window, or an even window.

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from med_unlearning.data.query import parse_query
 from med_unlearning.data.splits import ROLES, ForgetSelector, SplitCounts
+from med_unlearning.ids import ItemId
 from med_unlearning.params.base import StrictModel, register_section
 
 __all__ = [
@@ -36,7 +37,7 @@ class ForgetSelectorParams(StrictModel):
     column: str | None = "anatomy"
     values: list[str | int | float | bool] = Field(default_factory=lambda: ["knee"])
     query: str | None = None
-    ids: list[str] = Field(default_factory=list)
+    ids: list[ItemId] = Field(default_factory=list)
 
     @field_validator("query")
     @classmethod

@@ -24,6 +24,12 @@ class RuntimeParams(StrictModel):
         deterministic: ask torch for deterministic algorithms (slower on GPU).
         cudnn_benchmark: let cuDNN pick the fastest kernels for fixed shapes.
         compile: wrap models with ``torch.compile``.
+        checkpoint_every: write a training run's resume state every this many epochs
+            (and after its last); ``0`` = never.
+        resume: start each training run from its resume state when one exists (a run that
+            stopped continues from its last saved epoch; a finished run is not retrained).
+        resume_dir: where resume states live (``<resume_dir>/<task>/<run>.pt``); conf/base
+            derives it from ``data_root``, next to the models (``06_models/resume``).
     """
 
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
@@ -35,3 +41,6 @@ class RuntimeParams(StrictModel):
     deterministic: bool = True
     cudnn_benchmark: bool = False
     compile: bool = False
+    checkpoint_every: int = Field(default=0, ge=0)
+    resume: bool = False
+    resume_dir: str = Field(default="data/06_models/resume", min_length=1)

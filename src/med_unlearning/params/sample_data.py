@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, PositiveFloat, field_validator, model_validator
 
 from med_unlearning.data.phantoms import KNEE_SIZE
+from med_unlearning.ids import ItemId
 from med_unlearning.params.base import StrictModel, register_section
 
 __all__ = [
@@ -145,7 +146,7 @@ class MRBrainSSampleParams(StrictModel):
     """
 
     num_subjects: int = Field(default=7, ge=1)
-    subject_ids: list[str] = Field(default_factory=lambda: list(MRBRAINS18_TRAINING_IDS))
+    subject_ids: list[ItemId] = Field(default_factory=lambda: list(MRBRAINS18_TRAINING_IDS))
     shape: tuple[int, int, int] = (64, 64, 16)
     spacing_mm: tuple[PositiveFloat, PositiveFloat, PositiveFloat] = (0.958, 0.958, 3.0)
     noise_level: float = Field(default=0.03, ge=0.0, le=1.0)

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from med_unlearning.data.query import parse_query
+from med_unlearning.ids import ItemId
 from med_unlearning.params.base import StrictModel, register_section
 
 __all__ = [
@@ -67,7 +68,7 @@ class SegmentationForgetParams(StrictModel):
     """
 
     by: Literal["ids", "column", "query"] = "ids"
-    ids: list[str] = Field(default_factory=lambda: ["070"])
+    ids: list[ItemId] = Field(default_factory=lambda: ["070"])
     column: str | None = None
     values: list[str | int | float | bool] = Field(default_factory=list)
     query: str | None = None
@@ -118,8 +119,8 @@ class SegmentationSplitParams(StrictModel):
     """
 
     forget: SegmentationForgetParams = Field(default_factory=SegmentationForgetParams)
-    test_subject_ids: list[str] = Field(default_factory=list)
-    val_subject_ids: list[str] = Field(default_factory=list)
+    test_subject_ids: list[ItemId] = Field(default_factory=list)
+    val_subject_ids: list[ItemId] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _disjoint(self) -> SegmentationSplitParams:

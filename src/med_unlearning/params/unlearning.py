@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from med_unlearning.data.query import parse_query
+from med_unlearning.ids import ItemId
 from med_unlearning.params.base import StrictModel, register_section
 from med_unlearning.unlearning.engine import prepare_strategy
 from med_unlearning.unlearning.grid import (
@@ -59,7 +60,7 @@ class ForgetRequestParams(StrictModel):
         description: free text kept in the erasure record (e.g. a ticket number).
     """
 
-    ids: list[str] = Field(default_factory=list)
+    ids: list[ItemId] = Field(default_factory=list)
     column: str | None = None
     values: list[str | int | float | bool] = Field(default_factory=list)
     query: str | None = None

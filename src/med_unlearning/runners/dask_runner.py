@@ -57,8 +57,16 @@ Requirements and limits:
   each and parallelism comes from the number of workers. Results equal a sequential run's
   for deterministic nodes; float results of torch ops whose reduction order depends on the
   thread count may differ in the last bits from a multi-threaded sequential run.
-* Heavy nodes: fewer workers give each more memory (``--runner-params n_workers=4``); with
-  GPUs, run one worker per GPU (each with its own ``CUDA_VISIBLE_DEVICES``).
+* Heavy nodes: fewer workers give each more memory (``--runner-params n_workers=4``).
+
+GPUs: nodes that run a network carry the Kedro tag ``gpu``
+(:mod:`med_unlearning.runners.resources`). When the cluster's workers declare the Dask
+resource ``GPU``, each such node claims one unit, so one GPU node runs per GPU at a time
+(CPU nodes run anywhere). A local cluster on a machine with CUDA starts one worker per GPU
+declaring ``GPU=1``: dask-cuda's ``LocalCUDACluster`` when it is installed, else a
+``LocalCluster`` whose worker ``i`` sees only GPU ``i`` (``CUDA_VISIBLE_DEVICES``). For a
+cluster of your own, start GPU workers with ``dask worker ... --resources GPU=1`` (or
+``dask cuda worker ... --resources GPU=1``). On CPU nothing changes.
 """
 
 from __future__ import annotations
@@ -79,12 +87,14 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 import dask.config
 import dask.system
-from distributed import Client, Future, LocalCluster, get_worker, wait
+from distributed import Client, Future, LocalCluster, WorkerPlugin, get_worker, wait
 from kedro.framework.hooks.manager import _create_hook_manager
 from kedro.io.core import AbstractVersionedDataset
 from kedro.runner import AbstractRunner
 from kedro.runner.task import Task
 from pluggy import PluginManager
+
+from med_unlearning.runners.resources import GPU_RESOURCE, gpu_resources
 
 if TYPE_CHECKING:
     from kedro.io import CatalogProtocol
@@ -97,6 +107,34 @@ ADDRESS_ENV_VAR = "MED_UNLEARNING_DASK_ADDRESS"
 """Environment variable holding the scheduler address, e.g. ``tcp://10.0.0.5:8786``."""
 
 _QUIET_WORKERS = {"distributed.nanny.pre-spawn-environ.DASK_LOGGING__DISTRIBUTED": "warning"}
+
+#: ``BaseException.add_note`` exists from Python 3.11; the project supports 3.10.
+_HAS_ADD_NOTE = hasattr(BaseException, "add_note")
+
+
+def _attach_note(exc: BaseException, note: str) -> None:
+    """Attach ``note`` to ``exc`` (PEP 678), keeping the exception's type.
+
+    On Python 3.11+ this is ``exc.add_note(note)``. On 3.10 the note is appended to
+    ``exc.__notes__`` by hand (the same attribute, which 3.10's traceback does not print)
+    and, for the common single-message exception, to its message, so the node's name still
+    shows in ``str(exc)`` and the traceback.
+    """
+    if _HAS_ADD_NOTE:
+        exc.add_note(note)
+        return
+    notes = getattr(exc, "__notes__", None)
+    if not isinstance(notes, list):
+        notes = []
+        try:
+            exc.__notes__ = notes  # type: ignore[attr-defined]
+        except AttributeError:  # pragma: no cover - exceptions with __slots__
+            pass
+    notes.append(note)
+    if len(exc.args) == 1 and isinstance(exc.args[0], str):
+        exc.args = (f"{exc.args[0]}\n{note}",)
+    elif not exc.args:
+        exc.args = (note,)
 """Dask config for local worker processes: Dask's own logs at WARNING, node logs unchanged."""
 
 
@@ -202,7 +240,8 @@ def _execute_node_on_worker(
             run_id=job.run_id,
         ).execute()
     except Exception as exc:
-        exc.add_note(f"Raised by Kedro node '{job.node.name}' on Dask worker {_worker_name()}.")
+        where = f"on Dask worker {_worker_name()}"
+        _attach_note(exc, f"Raised by Kedro node '{job.node.name}' {where}.")
         raise
     return {name: catalog.get(name).load() for name in job.memory_outputs}
 
@@ -296,6 +335,9 @@ class DaskRunner(AbstractRunner):
         forward_logging: forward log records from worker processes to the driver's logging;
             ``None`` (default): only when connecting by address (remote workers).
         is_async: load and save each node's datasets with threads (as in Kedro's runners).
+        gpus: local cluster only: one worker per visible CUDA device, each declaring the
+            Dask resource ``GPU=1`` (``None``, default: when CUDA is available; ``False``:
+            never; then ``n_workers`` applies).
 
     Raises:
         DaskRunnerError: on contradictory or invalid settings.
@@ -312,6 +354,7 @@ class DaskRunner(AbstractRunner):
         cluster_kwargs: dict[str, Any] | None = None,
         forward_logging: bool | None = None,
         is_async: bool = False,
+        gpus: bool | None = None,
     ) -> None:
         super().__init__(is_async=is_async)
         if client is not None and address:
@@ -329,6 +372,7 @@ class DaskRunner(AbstractRunner):
         self._processes = processes
         self._cluster_kwargs = dict(cluster_kwargs or {})
         self._forward_logging = forward_logging
+        self._gpus = gpus
 
     def __repr__(self) -> str:
         if self._client is not None:
@@ -369,26 +413,48 @@ class DaskRunner(AbstractRunner):
             with Client(address) as client:
                 yield client, True
             return
-        n_workers = self._local_workers()
+        factory, kwargs, pin_gpus = self._local_cluster_plan()
         self._logger.info(
             "No Dask scheduler address configured (%s, --runner-params address=...): "
-            "starting a LocalCluster with %d workers x %d threads",
+            "starting a %s with %d workers x %d threads%s",
             ADDRESS_ENV_VAR,
-            n_workers,
+            factory.__name__,
+            kwargs["n_workers"],
             self._threads_per_worker,
+            f", one GPU each ({GPU_RESOURCE}=1)" if "resources" in kwargs else "",
         )
         with (
             _quiet_distributed_logs(),
             dask.config.set(_QUIET_WORKERS),
-            LocalCluster(
-                n_workers=n_workers,
-                threads_per_worker=self._threads_per_worker,
-                processes=self._processes,
-                **self._cluster_kwargs,
-            ) as cluster,
+            factory(**kwargs) as cluster,
             Client(cluster) as client,
         ):
+            if pin_gpus:
+                client.register_plugin(_PinOneGPU(kwargs["n_workers"]))
             yield client, False
+
+    def _local_cluster_plan(self) -> tuple[Any, dict[str, Any], bool]:
+        """The local cluster to start: ``(factory, keyword arguments, pin GPUs by name)``.
+
+        With CUDA (and ``gpus`` not ``False``): one worker per GPU declaring ``GPU=1``, by
+        dask-cuda's ``LocalCUDACluster`` if importable (it pins each worker to its GPU),
+        else by a ``LocalCluster`` whose workers :class:`_PinOneGPU` pins. Otherwise the
+        CPU cluster of ``n_workers`` workers.
+        """
+        kwargs: dict[str, Any] = {
+            "threads_per_worker": self._threads_per_worker,
+            **self._cluster_kwargs,
+        }
+        devices = _visible_cuda_devices() if self._gpus is not False else 0
+        if devices:
+            kwargs.update(n_workers=devices, resources={GPU_RESOURCE: 1})
+            cuda_cluster = _local_cuda_cluster()
+            if cuda_cluster is not None:
+                return cuda_cluster, kwargs, False
+            kwargs["processes"] = True  # each worker process gets its own CUDA_VISIBLE_DEVICES
+            return LocalCluster, kwargs, True
+        kwargs.update(n_workers=self._local_workers(), processes=self._processes)
+        return LocalCluster, kwargs, False
 
     def _run(
         self,
@@ -463,11 +529,16 @@ class DaskRunner(AbstractRunner):
         plugins_blob = client.scatter(
             cloudpickle.dumps(_picklable_plugins(hook_manager)), broadcast=True, hash=False
         )
-        n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+        n_workers = len(workers)
+        has_gpus = any(
+            GPU_RESOURCE in (info.get("resources") or {}) for info in workers.values()
+        )
         self._logger.info(
-            "Running %d nodes on Dask (%d workers); %d in-memory datasets pass between workers",
+            "Running %d nodes on Dask (%d workers%s); %d in-memory datasets pass between workers",
             len(nodes),
             n_workers,
+            ", nodes tagged 'gpu' claim one GPU each" if has_gpus else "",
             len(memory_datasets),
         )
         if n_workers == 0:
@@ -500,6 +571,7 @@ class DaskRunner(AbstractRunner):
                     {i: memory_futures[i] for i in node.inputs if i in memory_futures},
                     key=f"{_function_name(node)}-{token}-{node.name}",
                     pure=False,
+                    resources=gpu_resources(node, has_gpus),
                 )
                 running[future] = node
                 for output in job.memory_outputs:
@@ -547,7 +619,7 @@ class DaskRunner(AbstractRunner):
             future.result()
         except Exception as exc:
             if not any(node.name in note for note in getattr(exc, "__notes__", [])):
-                exc.add_note(f"Raised by Kedro node '{node.name}' (DaskRunner).")
+                _attach_note(exc, f"Raised by Kedro node '{node.name}' (DaskRunner).")
             self._logger.error(
                 "Node '%s' failed on Dask: %s: %s", node.name, type(exc).__name__, exc
             )
@@ -665,3 +737,44 @@ def _workers_in_process(client: Client) -> bool:
     """Whether every worker is a thread of this process (logs need no forwarding then)."""
     workers = client.scheduler_info(n_workers=-1)["workers"]
     return bool(workers) and all(address.startswith("inproc://") for address in workers)
+
+
+def _visible_cuda_devices() -> int:
+    """CUDA devices this process sees (0 without CUDA); imports torch only when asked."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a project dependency
+        return 0
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _local_cuda_cluster() -> Any:
+    """dask-cuda's ``LocalCUDACluster`` when installed, else ``None``."""
+    try:
+        from dask_cuda import LocalCUDACluster
+    except ImportError:
+        return None
+    return LocalCUDACluster
+
+
+class _PinOneGPU(WorkerPlugin):
+    """Make local worker ``i`` (named ``i`` by ``LocalCluster``) see only GPU ``i``.
+
+    Runs in each worker process before any task, so CUDA (initialised lazily by torch on
+    first use) only ever sees that device, as ``cuda:0``. Respects a
+    ``CUDA_VISIBLE_DEVICES`` the driver already had (worker ``i`` gets its ``i``-th entry).
+    """
+
+    name = "med-unlearning-pin-gpu"
+
+    def __init__(self, n_gpus: int) -> None:
+        self.n_gpus = n_gpus
+
+    def setup(self, worker: Any) -> None:
+        try:
+            index = int(worker.name) % self.n_gpus
+        except (TypeError, ValueError):
+            return
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        devices = visible.split(",") if visible else [str(i) for i in range(self.n_gpus)]
+        os.environ["CUDA_VISIBLE_DEVICES"] = devices[index % len(devices)]

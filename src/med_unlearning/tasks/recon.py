@@ -34,7 +34,7 @@ from med_unlearning.data.recon_dataset import (
     ReconSliceTransform,
     VolumeSource,
 )
-from med_unlearning.device import resolve_device
+from med_unlearning.device import full_precision, resolve_device
 from med_unlearning.io.checkpoint import ModelCheckpoint
 from med_unlearning.metrics.image_quality import slice_ssim, volume_metrics
 from med_unlearning.models import build_model
@@ -42,6 +42,7 @@ from med_unlearning.models.recon import center_crop
 from med_unlearning.tasks.base import Batch, Features, ModelParts
 from med_unlearning.training import (
     LoopSettings,
+    ResumeSettings,
     TrainingResult,
     make_loader,
     move_to_device,
@@ -148,6 +149,7 @@ class ReconTask:
         """Each slice's volume max ``[B]`` (raw scale): SSIM data range, PSNR peak."""
         return batch["max_value"]
 
+    @full_precision
     def criterion(
         self,
         output: torch.Tensor,
@@ -158,6 +160,8 @@ class ReconTask:
         """J = (1 − SSIM) + l1_weight · mean |output − target|, per slice.
 
         The SSIM's data range is the slice's volume max (``batch["max_value"]``).
+        Computed in float32 with autocast off (:func:`~med_unlearning.device.full_precision`),
+        so a bf16/fp16 forward pass still gets the float32 objective.
         """
         settings = self.loss_settings
         ssim = slice_ssim(
@@ -263,6 +267,7 @@ class ReconTrainingSettings:
     progress: bool = True
     deterministic: bool = True
     description: str = "recon"
+    resume: ResumeSettings | None = None
 
 
 def _plateau_mode(metric: str) -> str:
@@ -482,6 +487,7 @@ def fit_recon_model(
         description=settings.description,
         plateau_metric=settings.plateau_metric,
         max_steps_per_epoch=settings.max_steps_per_epoch,
+        resume=settings.resume,
     )
     result = train(
         model, train_loader, task.loss, optimizer, loop, scheduler=scheduler, validate=validate

@@ -37,13 +37,19 @@ from torch import nn
 
 from med_unlearning.data.labels import IGNORE_INDEX, LabelMapping, get_label_mapping
 from med_unlearning.data.seg_dataset import PatchDataset, SubjectVolume, load_subjects
-from med_unlearning.device import autocast_dtype, resolve_device
+from med_unlearning.device import autocast_dtype, full_precision, resolve_device
 from med_unlearning.io.checkpoint import ModelCheckpoint
 from med_unlearning.metrics.segmentation import segmentation_scores
 from med_unlearning.models import build_model
 from med_unlearning.models.medicalnet import load_medicalnet_weights
 from med_unlearning.tasks.base import Batch, Features, ModelParts
-from med_unlearning.training import LoopSettings, TrainingResult, make_loader, train
+from med_unlearning.training import (
+    LoopSettings,
+    ResumeSettings,
+    TrainingResult,
+    make_loader,
+    train,
+)
 
 __all__ = [
     "InferenceSettings",
@@ -227,6 +233,7 @@ class SegmentationTask:
         """``[B, x, y, z]`` bool: the voxels that count (label not ignored)."""
         return batch["label"] != IGNORE_INDEX
 
+    @full_precision
     def criterion(
         self,
         output: torch.Tensor,
@@ -242,6 +249,8 @@ class SegmentationTask:
                 probabilities ``[B, K, x, y, z]``.
             batch: the batch (its ignored voxels are excluded for soft targets too).
             reduction: ``mean`` (scalar over the batch) or ``none`` (``[B]``).
+
+        Computed in float32 with autocast off (:func:`~med_unlearning.device.full_precision`).
         """
         if "label" in batch:
             valid = self.valid_mask(batch)
@@ -503,6 +512,7 @@ def train_segmentation(
     description: str = "segmentation",
     validation_subjects: Mapping[str, Sequence[SubjectVolume]] | None = None,
     validation_interval: int = 0,
+    resume: ResumeSettings | None = None,
 ) -> TrainingResult:
     """Train ``model`` in place on random patches of ``subjects`` with the shared loop.
 
@@ -514,6 +524,8 @@ def train_segmentation(
             the history gets ``dice_<name>`` (mean Dice over those subjects).
         seed: seeds the loader's order (patch positions follow torch's global generator,
             which the caller seeds with :func:`~med_unlearning.training.seed_everything`).
+        resume: epoch checkpoints and resuming (see
+            :class:`~med_unlearning.training.ResumeSettings`); ``None`` = neither.
 
     Returns:
         The loop's :class:`~med_unlearning.training.TrainingResult`.
@@ -564,7 +576,12 @@ def train_segmentation(
         grad_clip_norm=grad_clip_norm,
         progress=progress,
         description=description,
+        resume=resume,
     )
+
+    def realign(epochs_done: int) -> None:  # validation every N epochs counts from epoch 1
+        epoch_counter["epoch"] = epochs_done
+
     return train(
         model,
         loader,
@@ -573,4 +590,5 @@ def train_segmentation(
         settings,
         scheduler=scheduler,
         validate=validate if validation_subjects and validation_interval else None,
+        on_resume=realign,
     )

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch import nn
 
-from med_unlearning.device import resolve_device
+from med_unlearning.device import full_precision, resolve_device
 from med_unlearning.tasks.base import Batch, Features, Task
 from med_unlearning.training import move_to_device, train
 from med_unlearning.unlearning.common import (
@@ -255,6 +255,7 @@ def input_matched_noise(
     return mean + std * z
 
 
+@full_precision
 def features_mse(
     features: Features, targets: Features, scales: Sequence[float] | None = None
 ) -> torch.Tensor:

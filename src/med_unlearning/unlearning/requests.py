@@ -24,13 +24,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from med_unlearning.data.splits import ROLE_COLUMN, ForgetSelector, SplitError
+from med_unlearning.ids import AmbiguousIdError, match_item_ids
 
 __all__ = [
     "ForgetRequest",
@@ -259,6 +260,10 @@ def resolve_request(
     ids = metadata[id_column].astype(str)
     check_parent_manifest(manifest, ids, parent=parent)
     if request.kind == "ids":
+        try:  # 70 names "070" when unambiguous (see med_unlearning.ids)
+            request = replace(request, ids=tuple(match_item_ids(request.ids, ids, "forget ids")))
+        except AmbiguousIdError as error:
+            raise ForgetRequestError(f"forget request: {error}") from None
         unknown = sorted(set(request.ids) - set(ids))
         if unknown:
             raise ForgetRequestError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from med_unlearning.tasks.recon import (
     model_from_checkpoint,
     reconstruct_volume,
 )
+from med_unlearning.training import ResumeSettings, resume_key
 
 __all__ = [
     "ReconstructionH5Dataset",
@@ -115,6 +117,29 @@ def _training_settings(
     )
 
 
+def _resume_settings(
+    run_name: str,
+    params: ReconParams,
+    runtime: RuntimeParams,
+    train_ids: list[str],
+    val_ids: list[str],
+) -> ResumeSettings | None:
+    """Where run ``run_name`` keeps its epoch checkpoints (``runtime.resume_dir``), keyed by
+    everything that defines the run except its epoch count (so a run can be extended)."""
+    if runtime.checkpoint_every == 0 and not runtime.resume:
+        return None
+    recipe = params.model_dump(
+        mode="json", exclude={"reconstructions": True, "training": {"epochs"}}
+    )
+    key = resume_key("recon", run_name, recipe, train_ids, val_ids, runtime.seed, runtime.precision)
+    return ResumeSettings(
+        path=Path(runtime.resume_dir) / "recon" / f"{run_name}.pt",
+        every=runtime.checkpoint_every,
+        resume=runtime.resume,
+        key=key,
+    )
+
+
 def _undersampler(params: ReconParams) -> KspaceUndersampler:
     return KspaceUndersampler(**params.mask.model_dump())
 
@@ -152,6 +177,8 @@ def train_recon_run(
     task = ReconTask.from_params(params)
     seed = runtime.seed + run.seed_offset
     settings = _training_settings(params, runtime, description=f"recon.{run_name}", seed=seed)
+    resume = _resume_settings(run_name, params, runtime, train_ids, val_ids)
+    settings = replace(settings, resume=resume)
     model, result = fit_recon_model(
         task, volumes, train_ids, val_ids, _undersampler(params), settings
     )

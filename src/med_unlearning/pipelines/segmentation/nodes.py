@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import nibabel as nib
@@ -34,12 +35,13 @@ from med_unlearning.data.splits import (
     SplitError,
     ids_with_roles,
 )
+from med_unlearning.ids import AmbiguousIdError, match_item_ids
 from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
 from med_unlearning.io.lineage import SPLITS_HASH_KEY, splits_table_hash
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationForgetParams, SegmentationParams
 from med_unlearning.tasks.segmentation import SegmentationTask, prediction_image, train_segmentation
-from med_unlearning.training import seed_everything
+from med_unlearning.training import ResumeSettings, resume_key, seed_everything
 
 __all__ = [
     "ID_COLUMN",
@@ -79,6 +81,22 @@ def forget_selector(params: SegmentationForgetParams) -> ForgetSelector:
     return ForgetSelector(query=params.query)
 
 
+def _matched_split_ids(split: Any, known: pd.Series) -> Any:
+    """``split`` with its subject ids mapped to the metadata's (``70`` -> ``"070"``, see
+    :func:`~med_unlearning.ids.match_item_ids`); unknown ids stay for the checks below."""
+    try:
+        forget = split.forget.model_copy(
+            update={"ids": match_item_ids(split.forget.ids, known, "segmentation.split.forget.ids")}
+        )
+        test = match_item_ids(split.test_subject_ids, known, "segmentation.split.test_subject_ids")
+        val = match_item_ids(split.val_subject_ids, known, "segmentation.split.val_subject_ids")
+    except AmbiguousIdError as error:
+        raise SplitError(str(error)) from None
+    return split.model_copy(
+        update={"forget": forget, "test_subject_ids": test, "val_subject_ids": val}
+    )
+
+
 def split_subjects(metadata: pd.DataFrame, params: SegmentationParams) -> pd.DataFrame:
     """Give every MRBrainS18 subject a role.
 
@@ -111,7 +129,7 @@ def split_subjects(metadata: pd.DataFrame, params: SegmentationParams) -> pd.Dat
     else:
         labelled = pd.Series(True, index=metadata.index)
     valid = sorted(metadata.loc[labelled, ID_COLUMN])
-    split = params.split
+    split = _matched_split_ids(params.split, metadata[ID_COLUMN])
     held_out = {
         "segmentation.split.test_subject_ids": held_out_ids(
             "segmentation.split.test_subject_ids", split.test_subject_ids, valid
@@ -221,6 +239,23 @@ def load_segmentation_subjects(
     return SegmentationTask.from_params(params).load_subjects(partitions, subject_ids)
 
 
+def _resume_settings(
+    model_name: str, train_ids: list[str], params: SegmentationParams, runtime: RuntimeParams
+) -> ResumeSettings | None:
+    """Where model ``model_name`` keeps its epoch checkpoints (``runtime.resume_dir``), keyed
+    by everything that defines the run except its epoch count (so a run can be extended)."""
+    if runtime.checkpoint_every == 0 and not runtime.resume:
+        return None
+    recipe = params.model_dump(mode="json", exclude={"training": {"epochs"}})
+    key = resume_key("segmentation", model_name, recipe, train_ids, runtime.seed, runtime.precision)
+    return ResumeSettings(
+        path=Path(runtime.resume_dir) / "segmentation" / f"{model_name}.pt",
+        every=runtime.checkpoint_every,
+        resume=runtime.resume,
+        key=key,
+    )
+
+
 def train_segmentation_model(
     subjects: Mapping[str, SubjectVolume],
     manifest: Mapping[str, Any],
@@ -272,6 +307,7 @@ def train_segmentation_model(
         description=f"segmentation.{model_name}",
         validation_subjects=validation,
         validation_interval=training.validation_interval,
+        resume=_resume_settings(model_name, train_ids, params, runtime),
     )
     logger.info("segmentation.%s trained in %.1f s", model_name, result.wall_time_s)
     metadata = CheckpointMetadata(
