@@ -44,3 +44,11 @@ def test_suggest_draws_each_dimension_in_range_with_its_type():
 def test_inconsistent_dimensions_are_refused_with_the_reason(spec, message):
     with pytest.raises(ValidationError, match=message):
         SearchDimension(**spec)
+
+
+def test_continuous_draws_are_rounded_to_readable_values_inside_the_bounds():
+    space = {"noise_scale": SearchDimension(type="float", low=0.1, high=1.0, log=True)}
+    for seed in range(10):
+        value = suggest(_trial(seed), space)["noise_scale"]
+        assert value == float(f"{value:.3g}")
+        assert 0.1 <= value <= 1.0

@@ -8,7 +8,10 @@ A search space maps a strategy parameter to one dimension::
     pairing: {type: categorical, choices: [forget, longest]}
 
 Each dimension becomes one ``trial.suggest_*`` call, so Optuna's seeded TPE sampler sees the
-same space in the same order on every run (a reproducible search).
+same space in the same order on every run (a reproducible search). Continuous values are
+rounded to :data:`SIGNIFICANT_DIGITS` significant digits before a trial uses them, so that a
+selected setting reads as a conf value (``0.893``, not ``0.8927180304353626``) and is exactly
+the value that was evaluated.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from pydantic import Field, model_validator
 
 from med_unlearning.params.base import StrictModel
 
-__all__ = ["SearchDimension", "SearchSpace", "suggest"]
+__all__ = ["SIGNIFICANT_DIGITS", "SearchDimension", "SearchSpace", "suggest"]
+
+#: Significant digits kept of a continuous (``float`` without ``step``) draw.
+SIGNIFICANT_DIGITS = 3
 
 Choice = str | int | float | bool | None
 
@@ -90,11 +96,9 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
                 log=dimension.log,
             )
         else:
-            values[name] = trial.suggest_float(
-                name,
-                float(dimension.low),  # type: ignore[arg-type]
-                float(dimension.high),  # type: ignore[arg-type]
-                step=dimension.step,
-                log=dimension.log,
-            )
+            low, high = float(dimension.low), float(dimension.high)  # type: ignore[arg-type]
+            value = trial.suggest_float(name, low, high, step=dimension.step, log=dimension.log)
+            if dimension.step is None:
+                value = min(max(float(f"{value:.{SIGNIFICANT_DIGITS}g}"), low), high)
+            values[name] = value
     return values
