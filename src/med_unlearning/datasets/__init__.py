@@ -5,6 +5,7 @@
 - :class:`ModelCheckpointDataset` — a versioned safetensors checkpoint with lineage.
 - :class:`WriteOnceFolderDataset` — a partitioned folder sample data may fill only when empty.
 - :class:`OptionalCSVDataset` — a user CSV table that may be absent.
+- :class:`OptionalJSONDataset` — a (versioned) JSON document that loads as ``{}`` while absent.
 
 Classes are imported on first use, so reading a fastMRI file does not import torch.
 """
@@ -19,6 +20,7 @@ __all__ = [
     "ModelCheckpointDataset",
     "NiftiDataset",
     "OptionalCSVDataset",
+    "OptionalJSONDataset",
     "WriteOnceFolderDataset",
 ]
 
@@ -27,6 +29,7 @@ _MODULES = {
     "ModelCheckpointDataset": "checkpoint_dataset",
     "NiftiDataset": "nifti_dataset",
     "OptionalCSVDataset": "optional_csv_dataset",
+    "OptionalJSONDataset": "optional_json_dataset",
     "WriteOnceFolderDataset": "write_once_folder_dataset",
 }
 
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from med_unlearning.datasets.fastmri_dataset import FastMRIVolumeDataset
     from med_unlearning.datasets.nifti_dataset import NiftiDataset
     from med_unlearning.datasets.optional_csv_dataset import OptionalCSVDataset
+    from med_unlearning.datasets.optional_json_dataset import OptionalJSONDataset
     from med_unlearning.datasets.write_once_folder_dataset import WriteOnceFolderDataset
 
 

@@ -223,6 +223,7 @@ def score_recon_checkpoint(
     device: str = "auto",
     include_zero_filled: bool = False,
     sweep: str | None = None,
+    sets: Mapping[str, Sequence[str]] | None = None,
 ) -> ModelScores:
     """Reconstruct the evaluation volumes with ``checkpoint`` and score them per volume.
 
@@ -239,6 +240,8 @@ def score_recon_checkpoint(
         device: where to run.
         include_zero_filled: also return the zero-filled baseline as method ``zero_filled``.
         sweep: the sweep the run belongs to (see :func:`method_labels`).
+        sets: evaluation set -> split roles (default :data:`RECON_SETS`); the tuning
+            pipeline passes validation sets only.
     """
     from med_unlearning.metrics.image_quality import slice_metrics
     from med_unlearning.tasks.recon import (
@@ -256,7 +259,7 @@ def score_recon_checkpoint(
     slice_rows: list[dict[str, Any]] = []
     examples: dict[str, dict[str, np.ndarray]] = {}
     no_labels = {"retain_fraction": float("nan"), "epochs": float("nan")}
-    for set_name, volume_ids in _ids_by_set(splits, "volume_id", RECON_SETS).items():
+    for set_name, volume_ids in _ids_by_set(splits, "volume_id", RECON_SETS if sets is None else sets).items():
         if not volume_ids:
             continue
         loader = recon_loader(
@@ -326,6 +329,7 @@ def score_segmentation_checkpoint(
     params: Any,
     runtime: Any | None = None,
     sweep: str | None = None,
+    sets: Mapping[str, Sequence[str]] | None = None,
 ) -> ModelScores:
     """Segment the evaluation subjects with ``checkpoint`` and score them per subject.
 
@@ -341,6 +345,7 @@ def score_segmentation_checkpoint(
         params: the typed ``segmentation`` parameters (label mapping, inference).
         runtime: the typed ``runtime`` parameters.
         sweep: the sweep the run belongs to (see :func:`method_labels`).
+        sets: evaluation set -> split roles (default :data:`SEGMENTATION_SETS`).
     """
     from med_unlearning.data.labels import IGNORE_INDEX
     from med_unlearning.metrics.segmentation import slice_losses
@@ -352,7 +357,7 @@ def score_segmentation_checkpoint(
     rows: list[dict[str, Any]] = []
     slice_rows: list[dict[str, Any]] = []
     examples: dict[str, dict[str, np.ndarray]] = {}
-    for set_name, subject_ids in _ids_by_set(splits, "subject_id", SEGMENTATION_SETS).items():
+    for set_name, subject_ids in _ids_by_set(splits, "subject_id", SEGMENTATION_SETS if sets is None else sets).items():
         for subject_id in subject_ids:
             subject = subjects[subject_id]
             if subject.label is None:
