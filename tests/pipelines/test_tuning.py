@@ -38,7 +38,7 @@ def test_the_selection_view_keeps_only_validation_and_forget_training_roles():
     ]
 
 
-def _run(data_root: Path, pipeline: str, **params) -> None:
+def _run(data_root: Path, pipeline: str, namespaces: list[str] | None = None, **params) -> None:
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -47,7 +47,7 @@ def _run(data_root: Path, pipeline: str, **params) -> None:
     bootstrap_project(PROJECT_PATH)
     runtime = {"data_root": str(data_root), **params}
     with KedroSession.create(project_path=PROJECT_PATH, env="test", runtime_params=runtime) as s:
-        s.run(pipeline_names=[pipeline])
+        s.run(pipeline_names=[pipeline], namespaces=namespaces)
 
 
 def _latest(folder: Path) -> Path:
@@ -76,3 +76,23 @@ def test_tuning_writes_every_trial_and_a_reproducible_selection(study_run: Path)
     assert second["tasks"] == first["tasks"]
     applied = apply_selection({"recon": {"strategies": {"nl_ft": {"lr": 1.0}}}}, first)
     assert applied["recon"]["strategies"]["nl_ft"]["epochs"] == entry["params"]["epochs"]
+
+
+def test_unlearning_applies_the_selection_and_records_what_selected_it(study_run: Path):
+    selected = study_run / "05_model_input/tuning/selected.json"
+    if not selected.exists():
+        _run(study_run, "tuning")
+    selection = json.loads(_latest(selected).read_text())
+    chosen = selection["tasks"]["recon"]["nl_ft"]["params"]
+    _run(study_run, "unlearning", namespaces=["unlearning.recon.nl_ft"])
+    record = json.loads((study_run / "08_reporting/erasure_requests/recon/nl_ft.json").read_text())
+    assert record["settings_source"].startswith("tuning run")
+    assert "retain_val" in record["settings_source"]
+    used = record["strategy"]["params"] if "params" in record.get("strategy", {}) else record
+    text = json.dumps(used)
+    assert all(f'"{key}": {json.dumps(value)}' in text for key, value in chosen.items())
+    # with use_selected off the conf values run, and the record says they were not tuned
+    _run(study_run, "unlearning", namespaces=["unlearning.recon.nl_ft"],
+         **{"tuning.use_selected": False})  # fmt: skip
+    record = json.loads((study_run / "08_reporting/erasure_requests/recon/nl_ft.json").read_text())
+    assert not record["settings_source"].startswith("tuning run")

@@ -61,6 +61,7 @@ __all__ = [
     "missing_methods",
     "oracle_gaps",
     "order_methods",
+    "recorded_settings_sources",
     "settings_selected_on",
     "recommendations",
     "relative_to_original",
@@ -940,15 +941,29 @@ def _cost(
     return ratio, verdict, detail
 
 
-def settings_selected_on(method: str, tuning_record: Mapping[str, str] | None) -> str:
-    """How ``method``'s settings were chosen: its ``tuning_record`` entry (by full name, then
-    by the strategy before ``@``), else ``conf defaults (not tuned)``."""
+def settings_selected_on(
+    method: str, tuning_record: Mapping[str, str] | None, task: str | None = None
+) -> str:
+    """How ``method``'s settings were chosen: its ``tuning_record`` entry (``<task>/<method>``,
+    then the method, then the strategy before ``@``), else ``conf defaults (not tuned)``."""
     record = tuning_record or {}
-    if method in record:
-        return str(record[method])
-    if method_base(method) in record:
-        return str(record[method_base(method)])
+    for key in (f"{task}/{method}", method, f"{task}/{method_base(method)}", method_base(method)):
+        if key in record:
+            return str(record[key])
     return "conf defaults (not tuned)"
+
+
+def recorded_settings_sources(costs: pd.DataFrame | None) -> dict[str, str]:
+    """``{"<task>/<method>": settings source}`` from a cost table's ``settings_source`` column
+    (what each unlearning run recorded about the data that selected its settings)."""
+    if costs is None or costs.empty or "settings_source" not in costs.columns:
+        return {}
+    rows = costs.dropna(subset=["settings_source"])
+    return {
+        f"{row.task}/{row.method}": str(row.settings_source)
+        for row in rows.itertuples(index=False)
+        if str(row.settings_source)
+    }
 
 
 VERDICT_COLUMNS = (
@@ -1052,7 +1067,7 @@ def verdicts(
                     "val_forgot": val_forgot, "val_forgot_detail": val_forgot_detail,
                     "val_kept": val_kept, "val_kept_detail": val_kept_detail,
                 }  # fmt: skip
-            row["selected_on"] = settings_selected_on(method, tuning_record)
+            row["selected_on"] = settings_selected_on(method, tuning_record, task)
             row["sentence"] = verdict_sentence(row)
             rows.append(row)
     return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
@@ -1251,7 +1266,7 @@ def evaluate_study(
         original=params.original_method,
         oracle=params.oracle_method,
         method_order=params.method_order,
-        tuning_record=params.tuning_record,
+        tuning_record={**params.tuning_record, **recorded_settings_sources(costs)},
     )
     return {
         "summary": summary,

@@ -150,6 +150,7 @@ def checkpoint_cost(checkpoint: ModelCheckpoint, task: str, method: str) -> dict
         "method": method,
         "wall_time_s": float(wall_time) if wall_time is not None else float("nan"),
         "seed": int(seed) if seed is not None else None,
+        "settings_source": checkpoint.metadata.extra.get("settings_source"),
     }
 
 

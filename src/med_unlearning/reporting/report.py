@@ -564,7 +564,7 @@ def _task_answer(tables: Mapping[str, pd.DataFrame], membership: pd.DataFrame | 
         answer.lines.append(
             f"**Recommended: {method}** — selected on validation data only "
             f"({recommendation['reason']}; validation distance {distance}). Settings selected "
-            f"on: {settings_selected_on(method, params.tuning_record)}."
+            f"on: {_selected_on(verdicts_table, task, method, params)}."
         )  # fmt: skip
         verdict = _row_of(verdicts_table, task, method)
         if verdict is not None:
@@ -593,6 +593,16 @@ def _row_of_task(table: pd.DataFrame | None, task: str) -> pd.Series | None:
         return None
     rows = table.loc[table["task"] == task]
     return None if rows.empty else rows.iloc[0]
+
+
+def _selected_on(
+    verdicts_table: pd.DataFrame | None, task: str, method: str, params: EvaluationParams
+) -> str:
+    """What selected ``method``'s settings: its verdict row's record, else the parameters'."""
+    row = _row_of(verdicts_table, task, method) if verdicts_table is not None else None
+    if row is not None and str(row.get("selected_on") or ""):
+        return str(row["selected_on"])
+    return settings_selected_on(method, params.tuning_record, task)
 
 
 def build_report_context(

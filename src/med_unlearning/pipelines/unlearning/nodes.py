@@ -33,11 +33,13 @@ from med_unlearning.io.lineage import check_pair_with_split
 from med_unlearning.params.recon import ReconParams
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationParams
+from med_unlearning.params.tuning import TuningParams
 from med_unlearning.params.unlearning import TaskUnlearningParams, UnlearningParams
 from med_unlearning.tasks.base import Task
 from med_unlearning.tasks.recon import ReconLoss, ReconTask
 from med_unlearning.tasks.segmentation import SegmentationTask
 from med_unlearning.training import LoopSettings, make_loader, seed_everything
+from med_unlearning.tuning.selection import apply_selection, settings_source
 from med_unlearning.unlearning.engine import (
     UnlearningPlan,
     alias_outcome,
@@ -217,8 +219,15 @@ def unlearn(
     task_section: ReconParams | SegmentationParams | Mapping[str, Any],
     runtime: RuntimeParams | Mapping[str, Any],
     others: Mapping[str, ModelCheckpoint] | None = None,
+    selection: Mapping[str, Any] | None = None,
+    record: Mapping[str, Any] | None = None,
 ) -> tuple[ModelCheckpoint, pd.DataFrame, dict[str, Any]]:
     """Run one grid run: plan it, build its loaders, unlearn, record.
+
+    ``selection`` (the ``tuning`` pipeline's ``tuning.selected``) is applied over the conf
+    values of the strategy; ``record`` is the recorded tuning run the shipped defaults come
+    from. Which of them (or neither) selected the run's settings is written to the checkpoint
+    metadata and the erasure record as ``settings_source``.
 
     The run's seed is ``unlearning.<task>.seed`` (else ``runtime.seed``), plus the offset of
     a seed repeat. A retain-sweep variant whose retain subset equals a smaller fraction's is
@@ -228,10 +237,16 @@ def unlearn(
     Returns:
         The unlearned checkpoint, its history and its erasure-request record.
     """
+    if selection:
+        raw = unlearning.model_dump() if isinstance(unlearning, UnlearningParams) else unlearning
+        unlearning = apply_selection(raw, selection)
     unlearning = _typed(UnlearningParams, unlearning)
     runtime = _typed(RuntimeParams, runtime)
     task_params = unlearning.for_task(spec.task)
     typed = task_params.strategy_params(spec)
+    source = settings_source(
+        spec.task, spec.strategy, task_params.strategies.get(spec.strategy) or {}, selection, record
+    )
     strategy = get_strategy(spec.strategy)
     seed = task_params.run_seed(spec, runtime.seed)
     id_column = ID_COLUMNS[spec.task]
@@ -283,7 +298,7 @@ def unlearn(
                 seed=seed,
                 request=plan.request_record(),
             )
-            return outcome.checkpoint, outcome.history, outcome.record
+            return _with_source(outcome, source)
     seed_everything(seed, deterministic=runtime.deterministic)
     task: Task
     if spec.task == "recon":
@@ -327,7 +342,16 @@ def unlearn(
             "reference": f"{spec.task}.oracle.checkpoint",
         },
     )
-    return outcome.checkpoint, outcome.history, outcome.record
+    return _with_source(outcome, source)
+
+
+def _with_source(
+    outcome: Any, source: str
+) -> tuple[ModelCheckpoint, pd.DataFrame, dict[str, Any]]:
+    """The run's outputs, each saying which data selected its settings."""
+    outcome.checkpoint.metadata.extra["settings_source"] = source
+    record = {**outcome.record, "settings_source": source}
+    return outcome.checkpoint, outcome.history, record
 
 
 def make_unlearning_node(
@@ -345,9 +369,13 @@ def make_unlearning_node(
         unlearning: UnlearningParams,
         task_section: Any,
         runtime: RuntimeParams,
+        tuning: Mapping[str, Any],
+        selection: Mapping[str, Any],
+        record: Mapping[str, Any],
         *combined: ModelCheckpoint,
     ) -> tuple[ModelCheckpoint, pd.DataFrame, dict[str, Any]]:
         others = dict(zip(spec.combines, combined, strict=True))
+        use_selected = _typed(TuningParams, tuning).use_selected
         return unlearn(
             spec,
             raw_data,
@@ -359,6 +387,8 @@ def make_unlearning_node(
             task_section,
             runtime,
             others,
+            selection=selection if use_selected else None,
+            record=record,
         )
 
     run_unlearning_node.__name__ = f"unlearn_{spec.task}_{spec.run}"

@@ -56,15 +56,24 @@ def run_pipeline(spec: UnlearningRunSpec) -> Pipeline:
     ]
     node = Node(
         make_unlearning_node(spec),
-        inputs=[*shared, "params:unlearning", section, "params:runtime", *combined],
+        inputs=[
+            *shared,
+            "params:unlearning",
+            section,
+            "params:runtime",
+            "params:tuning",
+            "tuning.selected",
+            "tuning.record",
+            *combined,
+        ],
         outputs=["checkpoint", "history", "erasure_request"],
         name="unlearn",
     )
     return Pipeline(
         [node],
         namespace=spec.namespace,
-        inputs={*shared, *combined},
-        parameters={"params:unlearning", section, "params:runtime"},
+        inputs={*shared, "tuning.selected", "tuning.record", *combined},
+        parameters={"params:unlearning", section, "params:runtime", "params:tuning"},
     )
 
 
