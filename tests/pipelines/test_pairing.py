@@ -23,7 +23,7 @@ def _write_fastmri(raw: Path) -> None:
         image_size=(32, 32),
         num_coils=2,
         brain={"num_volumes": 7, "num_slices": 2},
-        knee={"num_volumes": 4, "num_slices": 2},
+        knee={"num_volumes": 6, "num_slices": 2},
     )
     for partition, load in lazy_fastmri_sample(params, seed=0).items():
         write_fastmri_volume(raw / f"{partition}.h5", load())
