@@ -162,6 +162,7 @@ def test_recon_pipeline_trains_reconstructs_and_scores_real_shaped_files(
     volumes = write_real_like_fastmri(tmp_path / "01_raw" / "fastmri")
     runtime = {
         "recon": {
+            "splits": {"retain_val": 1, "retain_test": 1, "forget_val": 0, "forget_test": 1},
             "model": {"varnet": {"num_cascades": 1, "chans": 2, "sens_chans": 2}},
             "training": {
                 "epochs": 1, "batch_size": 1, "max_steps_per_epoch": 1, "cache_volumes": False,

@@ -91,6 +91,6 @@ def test_unlearning_applies_the_selection_and_records_what_selected_it(study_run
     assert {key: record["params"][key] for key in chosen} == chosen
     # with use_selected off the conf values run, and the record says they were not tuned
     _run(study_run, "unlearning", namespaces=["unlearning.recon.nl_ft"],
-         **{"tuning.use_selected": False})  # fmt: skip
+         tuning={"use_selected": False})  # fmt: skip
     record = json.loads((study_run / "08_reporting/erasure_requests/recon/nl_ft.json").read_text())
     assert not record["settings_source"].startswith("tuning run")
