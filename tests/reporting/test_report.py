@@ -296,3 +296,18 @@ def test_membership_tables_survive_the_catalogs_csv_round_trip(tmp_path) -> None
     tables = evaluate_study(results, params, expected_methods=EXPECTED)
     context = build_report_context(tables, params, protocol={}, membership=reread)
     assert "null check" in " ".join(context.answers[0].lines)
+
+
+def test_the_answer_says_whether_the_attack_can_detect_the_originals_members() -> None:
+    from med_unlearning.reporting.report import _power_sentence
+
+    def table(low: float, high: float) -> pd.DataFrame:
+        return pd.DataFrame([{"task": "recon", "method": "original", "auc": (low + high) / 2,
+                              "auc_ci_low": low, "auc_ci_high": high}])  # fmt: skip
+
+    powerful = _power_sentence(table(0.7, 0.95), "recon", "original")
+    powerless = _power_sentence(table(0.3, 0.7), "recon", "original")
+    assert powerful is not None and "are detected" in powerful
+    assert powerless is not None and "cannot show forgetting" in powerless
+    assert _power_sentence(table(0.7, 0.95), "segmentation", "original") is None
+    assert _power_sentence(None, "recon", "original") is None

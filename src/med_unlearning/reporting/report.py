@@ -511,6 +511,28 @@ def _null_sentence(membership: pd.DataFrame | None, task: str) -> str:
             f"{calibration}.")  # fmt: skip
 
 
+def _power_sentence(membership: pd.DataFrame | None, task: str, original: str) -> str | None:
+    """Whether the attack detects the members on the model that trained on them.
+
+    A null check at chance shows the attack does not invent membership; the original is the
+    positive control: if even its members are not detected (AUC interval containing 0.5), an
+    unlearned model's "private" result cannot show that anything was forgotten.
+    """
+    if membership is None or membership.empty:
+        return None
+    rows = membership.loc[(membership["task"] == task) & (membership["method"] == original)]
+    if rows.empty or pd.isna(rows["auc"].iloc[0]) or pd.isna(rows["auc_ci_low"].iloc[0]):
+        return None
+    row = rows.iloc[0]
+    if float(row["auc_ci_low"]) > 0.5:
+        return (f"Attack power: the {original}'s members are detected (AUC {_auc_text(row)}), so "
+                "the attack can show what an unlearned model still remembers.")  # fmt: skip
+    return (f"Attack power: even the {original}'s members are not detected (AUC "
+            f"{_auc_text(row)}: the interval contains chance), so on this request the attack "
+            "cannot show forgetting; privacy verdicts can only flag over-forgetting or read "
+            "inconclusive.")  # fmt: skip
+
+
 def _answer_table(tables: Mapping[str, pd.DataFrame], params: EvaluationParams, task: str,
                   method: str) -> pd.DataFrame:  # fmt: skip
     gaps = tables.get("oracle_gaps")
@@ -571,6 +593,9 @@ def _task_answer(tables: Mapping[str, pd.DataFrame], membership: pd.DataFrame | 
             answer.lines.append(f"On the test sets: {verdict['sentence']}")
         answer.table = _answer_table(tables, params, task, method)
     answer.lines.append(_null_sentence(membership, task))
+    power = _power_sentence(membership, task, params.original_method)
+    if power is not None:
+        answer.lines.append(power)
     if verdicts_table is not None and not verdicts_table.empty:
         ran = verdicts_table.loc[(verdicts_table["task"] == task)
                                  & (verdicts_table["status"] == "ran")
