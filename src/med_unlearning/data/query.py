@@ -45,12 +45,21 @@ import operator
 import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import AfterValidator
 
-__all__ = ["Query", "QueryError", "evaluate_query", "filter_frame", "parse_query"]
+__all__ = [
+    "Query",
+    "QueryError",
+    "SafeQuery",
+    "checked_query",
+    "evaluate_query",
+    "filter_frame",
+    "parse_query",
+]
 
 #: Longest accepted expression (characters); a guard against pathological input.
 MAX_LENGTH = 2000
@@ -354,3 +363,17 @@ def evaluate_query(text: str | Query, frame: pd.DataFrame, parameter: str = "que
 def filter_frame(frame: pd.DataFrame, text: str | Query, parameter: str = "query") -> pd.DataFrame:
     """The rows of ``frame`` that ``text`` selects (a safe ``DataFrame.query``)."""
     return frame[evaluate_query(text, frame, parameter).to_numpy()]
+
+
+def checked_query(text: str) -> str:
+    """``text`` unchanged once it parses in the query language (for pydantic validators).
+
+    Raises:
+        QueryError: anything outside the language; nothing of it ever runs.
+    """
+    parse_query(text, "query")
+    return text
+
+
+#: A parameter holding a query: refused at session start unless it is in the language.
+SafeQuery = Annotated[str, AfterValidator(checked_query)]

@@ -58,6 +58,7 @@ from med_unlearning.metrics.statistics import equivalence
 from med_unlearning.params.evaluation import EvaluationParams
 
 __all__ = [
+    "as_loss",
     "GRANULARITIES",
     "MEMBERSHIP_COLUMNS",
     "NULL_COLUMNS",
@@ -479,7 +480,9 @@ def membership_inference_attack(
     )  # fmt: skip
 
 
-def _as_loss(values: pd.Series, metric: str, higher_is_better: bool) -> pd.Series:
+def as_loss(values: pd.Series, metric: str, higher_is_better: bool) -> pd.Series:
+    """Scores as losses: ``1 − value`` for SSIM/Dice, ``−value`` for other higher-is-better
+    metrics, lower-is-better ones as they are."""
     if not higher_is_better:
         return values
     if any(key in metric for key in _UNIT_BOUNDED):
@@ -533,7 +536,7 @@ def _loss_columns(
             continue
         direction = bool(metric_rows["higher_is_better"].iloc[0])
         series = metric_rows.set_index(index)["value"].astype(float)
-        columns[metric] = _as_loss(series, metric, direction)
+        columns[metric] = as_loss(series, metric, direction)
     return columns
 
 

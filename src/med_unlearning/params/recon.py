@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from med_unlearning.data.query import parse_query
+from med_unlearning.data.query import SafeQuery, parse_query
 from med_unlearning.data.splits import ROLES, ForgetSelector, SplitCounts
 from med_unlearning.ids import ItemId
 from med_unlearning.params.base import StrictModel, register_section
@@ -36,16 +36,8 @@ class ForgetSelectorParams(StrictModel):
 
     column: str | None = "anatomy"
     values: list[str | int | float | bool] = Field(default_factory=lambda: ["knee"])
-    query: str | None = None
+    query: SafeQuery | None = None
     ids: list[ItemId] = Field(default_factory=list)
-
-    @field_validator("query")
-    @classmethod
-    def _safe_query(cls, value: str | None) -> str | None:
-        """Refuse anything outside the query language at session start (nothing runs)."""
-        if value is not None:
-            parse_query(value, "query")
-        return value
 
     @model_validator(mode="after")
     def _one_way(self) -> ForgetSelectorParams:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from med_unlearning.data.query import parse_query
+from med_unlearning.data.query import SafeQuery
 from med_unlearning.ids import ItemId
 from med_unlearning.params.base import StrictModel, register_section
 
@@ -71,15 +71,7 @@ class SegmentationForgetParams(StrictModel):
     ids: list[ItemId] = Field(default_factory=lambda: ["070"])
     column: str | None = None
     values: list[str | int | float | bool] = Field(default_factory=list)
-    query: str | None = None
-
-    @field_validator("query")
-    @classmethod
-    def _safe_query(cls, value: str | None) -> str | None:
-        """Refuse anything outside the query language at session start (nothing runs)."""
-        if value is not None:
-            parse_query(value, "query")
-        return value
+    query: SafeQuery | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> SegmentationForgetParams:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from med_unlearning.data.query import parse_query
+from med_unlearning.data.query import SafeQuery
 from med_unlearning.ids import ItemId
 from med_unlearning.params.base import StrictModel, register_section
 from med_unlearning.unlearning.engine import prepare_strategy
@@ -63,16 +63,8 @@ class ForgetRequestParams(StrictModel):
     ids: list[ItemId] = Field(default_factory=list)
     column: str | None = None
     values: list[str | int | float | bool] = Field(default_factory=list)
-    query: str | None = None
+    query: SafeQuery | None = None
     description: str = ""
-
-    @field_validator("query")
-    @classmethod
-    def _safe_query(cls, value: str | None) -> str | None:
-        """Refuse anything outside the query language at session start (nothing runs)."""
-        if value is not None:
-            parse_query(value, "query")
-        return value
 
     @model_validator(mode="after")
     def _one_selector(self) -> ForgetRequestParams:

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from med_unlearning.metrics.membership import as_loss
+
 __all__ = [
     "OBJECTIVES",
     "Criterion",
@@ -43,9 +45,6 @@ __all__ = [
 
 #: The declared objectives.
 OBJECTIVES = ("oracle", "oracle_free")
-
-#: Metrics bounded by 1 whose loss is ``1 − value``.
-_UNIT_BOUNDED = ("ssim", "dice")
 
 
 class TuningObjectiveError(ValueError):
@@ -138,14 +137,6 @@ def oracle_objective(
     )
 
 
-def _as_loss(values: pd.Series, metric: str, higher_is_better: bool) -> pd.Series:
-    if not higher_is_better:
-        return values
-    if any(key in metric for key in _UNIT_BOUNDED):
-        return 1.0 - values
-    return -values
-
-
 def item_losses(
     table: pd.DataFrame, method: str, set_name: str, metric: str, calibrate_by: str | None = None
 ) -> pd.Series:
@@ -168,7 +159,7 @@ def item_losses(
         rows = _rows(table, model, criterion)
         direction = bool(rows["higher_is_better"].iloc[0])
         series = rows.set_index(keys)["value"].astype(float)
-        return _as_loss(series, metric, direction).sort_index()
+        return as_loss(series, metric, direction).sort_index()
 
     own = losses(method)
     if calibrate_by is None:
