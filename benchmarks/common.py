@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -181,7 +181,7 @@ class BenchmarkResult:
             "settings": _jsonable(self.settings),
             "quick": quick,
             "wall_time_s": round(wall_time_s, 3),
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": dict(machine),
         }
 

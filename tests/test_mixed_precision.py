@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tests.tasks.test_recon import _batch, tiny_volume
+from tests.tasks.test_segmentation import _batch as segmentation_batch
+from tests.tasks.test_segmentation import make_task
 
 from med_unlearning.device import full_precision, to_float32
 from med_unlearning.metrics.image_quality import slice_ssim
 from med_unlearning.tasks.recon import ReconTask
 from med_unlearning.unlearning.features import features_mse
-from tests.tasks.test_recon import _batch, tiny_volume
-from tests.tasks.test_segmentation import _batch as segmentation_batch
-from tests.tasks.test_segmentation import make_task
 
 TOLERANCE = 1e-4
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from kedro.framework.project import find_pipelines
 from kedro.framework.startup import bootstrap_project
 
 from med_unlearning.pipeline_registry import STUDY_PIPELINES, register_pipelines

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tests.tasks.test_recon import MASK, TINY_VARNET, tiny_volume
+from tests.tasks.test_segmentation import make_task, subjects  # noqa: F401 (fixture)
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -26,8 +28,6 @@ from med_unlearning.training import (
     seed_everything,
     train,
 )
-from tests.tasks.test_recon import MASK, TINY_VARNET, tiny_volume
-from tests.tasks.test_segmentation import make_task, subjects  # noqa: F401 (fixture)
 
 
 class Crash(Exception):

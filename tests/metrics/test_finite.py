@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tests.metrics.test_scoring import _recon_checkpoint
+from tests.tasks.test_recon import tiny_volume
 
 from med_unlearning.io.checkpoint import ModelCheckpoint
 from med_unlearning.metrics.finite import NonFiniteError, non_finite_slices, require_finite
 from med_unlearning.metrics.scoring import score_recon_checkpoint
-from tests.metrics.test_scoring import _recon_checkpoint
-from tests.tasks.test_recon import tiny_volume
 
 SPLITS = pd.DataFrame(
     {"volume_id": ["b0", "k0", "k1"], "role": ["retain_test", "forget_train", "forget_test"]}
@@ -78,6 +78,8 @@ def test_finite_data_scores_every_volume() -> None:
 
 
 def test_nan_in_a_segmentation_subject_is_an_error_naming_subject_and_slice() -> None:
+    from tests.tasks.test_segmentation import TINY, phantom
+
     from med_unlearning.data.labels import get_label_mapping
     from med_unlearning.data.seg_dataset import load_subjects
     from med_unlearning.io.checkpoint import CheckpointMetadata
@@ -85,7 +87,6 @@ def test_nan_in_a_segmentation_subject_is_an_error_naming_subject_and_slice() ->
     from med_unlearning.params.runtime import RuntimeParams
     from med_unlearning.params.segmentation import SegmentationParams
     from med_unlearning.tasks.segmentation import SegmentationTask
-    from tests.tasks.test_segmentation import TINY, phantom
 
     params = SegmentationParams.model_validate(TINY)
     runtime = RuntimeParams(device="cpu", progress=False)

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tests.tasks.test_recon import MASK, TINY_VARNET, tiny_volume
+from tests.tasks.test_segmentation import TINY, phantom
 
 from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
 from med_unlearning.metrics.image_quality import slice_metrics
@@ -20,8 +22,6 @@ from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationParams
 from med_unlearning.tasks.recon import ReconTask
 from med_unlearning.tasks.segmentation import SegmentationTask
-from tests.tasks.test_recon import MASK, TINY_VARNET, tiny_volume
-from tests.tasks.test_segmentation import TINY, phantom
 
 
 def _recon_checkpoint() -> ModelCheckpoint:
@@ -62,8 +62,8 @@ def test_recon_scoring_returns_per_slice_rows_of_every_set() -> None:
 
 
 def test_segmentation_scoring_returns_per_axial_slice_losses() -> None:
-    from med_unlearning.data.seg_dataset import load_subjects
     from med_unlearning.data.labels import get_label_mapping
+    from med_unlearning.data.seg_dataset import load_subjects
 
     params = SegmentationParams.model_validate(TINY)
     runtime = RuntimeParams(device="cpu", progress=False)

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import click
-import pytest
 import yaml
 from kedro.framework.cli.utils import _split_params
 from kedro.framework.session import KedroSession

@@ -41,7 +41,6 @@ def test_the_selection_view_keeps_only_validation_and_forget_training_roles():
 def _run(data_root: Path, pipeline: str, namespaces: list[str] | None = None, **params) -> None:
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
-
     from tests.conftest import PROJECT_PATH
 
     bootstrap_project(PROJECT_PATH)

@@ -69,9 +69,9 @@ def test_without_gpu_workers_nothing_is_claimed_and_gpu_nodes_still_run() -> Non
 
 def test_project_nodes_that_run_networks_are_tagged_gpu() -> None:
     from kedro.framework.startup import bootstrap_project
+    from tests.conftest import PROJECT_PATH
 
     from med_unlearning.pipeline_registry import register_pipelines
-    from tests.conftest import PROJECT_PATH
 
     bootstrap_project(PROJECT_PATH)
     study = register_pipelines()["__default__"]

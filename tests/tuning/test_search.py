@@ -30,14 +30,16 @@ def test_the_same_seed_selects_the_same_setting():
 
 
 def test_the_current_setting_is_the_first_trial_so_selection_never_does_worse():
-    outcome = run_search(_bowl, SPACE, n_trials=3, seed=0, current={"epochs": 6, "noise_scale": 0.4})
+    current = {"epochs": 6, "noise_scale": 0.4}
+    outcome = run_search(_bowl, SPACE, n_trials=3, seed=0, current=current)
     assert outcome.trials.loc[0, "param_epochs"] == 6
     assert outcome.best_params == {"epochs": 6, "noise_scale": 0.4}
     assert outcome.best_value == 0.0
 
 
 def test_a_current_value_outside_the_space_is_not_enqueued():
-    outcome = run_search(_bowl, SPACE, n_trials=2, seed=0, current={"epochs": 50, "noise_scale": 0.4})
+    current = {"epochs": 50, "noise_scale": 0.4}
+    outcome = run_search(_bowl, SPACE, n_trials=2, seed=0, current=current)
     assert outcome.trials.loc[0, "param_epochs"] != 50
 
 
@@ -54,6 +56,7 @@ def test_non_finite_trials_are_recorded_and_never_selected():
         value = float("nan") if params["epochs"] == 6 else float(params["epochs"])
         return TrialResult(ObjectiveValue(value), 0.0)
 
-    outcome = run_search(sometimes_nan, SPACE, n_trials=4, seed=0, current={"epochs": 6, "noise_scale": 0.4})
+    current = {"epochs": 6, "noise_scale": 0.4}
+    outcome = run_search(sometimes_nan, SPACE, n_trials=4, seed=0, current=current)
     assert outcome.trials.loc[0, "state"] == "non-finite"
     assert outcome.best_params["epochs"] != 6

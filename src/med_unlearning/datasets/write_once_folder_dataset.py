@@ -6,7 +6,7 @@ import json
 import os
 import socket
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from kedro.io.core import DatasetError
@@ -155,7 +155,7 @@ class WriteOnceFolderDataset(PartitionedDataset):
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "target": self._path,
-            "started_at": datetime.now(timezone.utc).isoformat(),
+            "started_at": datetime.now(UTC).isoformat(),
         }
         with self._filesystem.open(self._sep.join([staging, IN_PROGRESS_MARKER]), "w") as stream:
             json.dump(owner, stream, indent=2)
@@ -169,7 +169,7 @@ class WriteOnceFolderDataset(PartitionedDataset):
             marker = {
                 "written_by": "med_unlearning sample data",
                 "partitions": sorted(data),
-                "created_at": datetime.now(timezone.utc).isoformat(),
+                "created_at": datetime.now(UTC).isoformat(),
             }
             with self._filesystem.open(self._sep.join([staging, SAMPLE_MARKER]), "w") as stream:
                 json.dump(marker, stream, indent=2)

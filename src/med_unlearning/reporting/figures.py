@@ -27,8 +27,8 @@ from matplotlib.patches import Patch
 
 from med_unlearning.metrics.comparison import (
     format_value,
-    metric_label,
     method_base,
+    metric_label,
     order_methods,
     set_label,
     validate_summary,

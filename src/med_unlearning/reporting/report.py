@@ -28,9 +28,9 @@ from matplotlib.figure import Figure
 from med_unlearning.metrics.comparison import (
     format_ci,
     format_value,
+    method_display_order,
     metric_label,
     missing_methods,
-    method_display_order,
     set_label,
     settings_selected_on,
     study_table,

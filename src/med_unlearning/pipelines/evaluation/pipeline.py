@@ -31,9 +31,9 @@ from med_unlearning.pipelines.evaluation.nodes import (
     make_pair_check_node,
     make_recon_score_node,
     make_segmentation_score_node,
+    make_verify_node,
     method_name,
     study_tables,
-    make_verify_node,
     write_report,
 )
 from med_unlearning.pipelines.segmentation.nodes import load_segmentation_subjects

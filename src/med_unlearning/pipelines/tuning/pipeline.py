@@ -5,7 +5,8 @@
     <task> raw data, metadata, splits, original + oracle checkpoints, params
         ─► tune_<task> ─► tuning.<task>.trials (versioned CSV: every trial)
                                 ─► tuning.<task>.selected (in memory)
-    ─► combine_tuning_selections ─► tuning.selected (versioned JSON, read by the unlearning pipeline)
+    ─► combine_tuning_selections ─► tuning.selected
+                                    (versioned JSON, read by the unlearning pipeline)
 
 Not part of ``__default__``: run it with ``kedro run --pipelines tuning`` after the
 ``recon`` / ``segmentation`` pipelines have trained the original and the oracle.
