@@ -18,7 +18,7 @@ def _aliases(study_run: Path, task: str) -> set[str]:
     costs = pd.read_csv(study_run / f"07_model_output/evaluation/{task}_costs.csv")
     return {
         f"{method.split('@')[0]}@{variant}"
-        for method, label in zip(costs["method"], costs["merged"].fillna(""), strict=True)
+        for method, label in zip(costs["method"], costs["merged"].astype("string").fillna(""), strict=True)
         for variant in str(label).split(" = ")[1:]
     }
 
