@@ -118,3 +118,15 @@ def test_alias_records_are_verified_with_the_figures_of_the_run_they_equal() -> 
     assert (figures["mean"], figures["std"], figures["n"]) == (20.0, 1.0, 4)
     assert alias["verdict"]["forgot"] == "yes"
     assert verified["nl_ft_r20"]["verification"]["verdict"] is None
+
+
+def test_each_runs_settings_source_reaches_the_verdicts() -> None:
+    from med_unlearning.metrics.comparison import recorded_settings_sources, settings_selected_on
+
+    tuned = _scores("nl_ft", 2.0)
+    tuned.cost["settings_source"] = "recorded tuning run, objective oracle"
+    _, costs, _, _ = collect_task_scores(nl_ft=tuned, oracle=_scores("oracle", 9.0))
+    sources = recorded_settings_sources(costs)
+    assert sources == {"recon/nl_ft": "recorded tuning run, objective oracle"}
+    assert settings_selected_on("nl_ft", sources, "recon").startswith("recorded tuning run")
+    assert settings_selected_on("nl_ft", sources, "segmentation") == "conf defaults (not tuned)"

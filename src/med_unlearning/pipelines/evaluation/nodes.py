@@ -212,7 +212,7 @@ def collect_task_scores(
             merged.setdefault(str(item.cost["alias_of"]), []).append(str(item.cost["method"]))
     costs = pd.DataFrame(
         [item.cost for item in scores.values() if item.cost and not item.cost.get("alias_of")],
-        columns=["task", "method", "wall_time_s", "seed"],
+        columns=["task", "method", "wall_time_s", "seed", "settings_source"],
     )
     costs["seed"] = costs["seed"].astype("Int64")
     costs["merged"] = [
