@@ -12,6 +12,8 @@ from typing import Any
 from kedro.io.core import DatasetError
 from kedro_datasets.partitions import PartitionedDataset
 
+from med_unlearning.run_lock import process_alive
+
 __all__ = ["IN_PROGRESS_MARKER", "SAMPLE_MARKER", "STAGING_INFIX", "WriteOnceFolderDataset"]
 
 #: Marker file written last into a folder filled with generated sample data.
@@ -101,7 +103,7 @@ class WriteOnceFolderDataset(PartitionedDataset):
                     owner = json.load(stream)
             except (OSError, ValueError):
                 continue  # not recognisably ours: leave it
-            if owner.get("host") == socket.gethostname() and _alive(owner.get("pid")):
+            if owner.get("host") == socket.gethostname() and process_alive(owner.get("pid")):
                 continue
             self._logger.warning(
                 "Removing %s: sample data generation into it was interrupted (process %s on "
@@ -187,16 +189,3 @@ class WriteOnceFolderDataset(PartitionedDataset):
             if self._filesystem.exists(staging):
                 self._filesystem.rm(staging, recursive=True)
             self._invalidate_caches()
-
-
-def _alive(pid: Any) -> bool:
-    """Whether process ``pid`` runs on this host."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
