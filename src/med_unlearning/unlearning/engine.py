@@ -321,29 +321,11 @@ def alias_outcome(
         "alias_of": alias_of,
         "retain_fraction": getattr(params, "retain_fraction", None),
     }
-    extra = dict(original.metadata.extra)
-    for key in ("run", "model"):
-        if key in extra:
-            extra[key] = run_name
-    extra["unlearning"] = summary
-    extra["alias_of"] = alias_of
-    checkpoint = ModelCheckpoint(
-        state_dict={},
-        metadata=CheckpointMetadata(
-            task=original.metadata.task,
-            architecture=original.metadata.architecture,
-            architecture_params=dict(original.metadata.architecture_params),
-            data_manifest=[str(item) for item in retain_ids],
-            parent_hash=original.content_hash,
-            strategy=spec.name,
-            strategy_params=_jsonable(params.model_dump(mode="json")),
-            forget_ids=[str(item) for item in forget_ids],
-            wall_time_s=0.0,
-            epochs=0,
-            seed=int(seed),
-            extra=_jsonable(extra),
-        ),
+    metadata = _unlearned_metadata(
+        original, spec, params, forget_ids, retain_ids, 0.0, 0, seed, summary
     )
+    metadata.extra["alias_of"] = alias_of
+    checkpoint = ModelCheckpoint(state_dict={}, metadata=metadata)
     logger.info(
         "unlearning.%s.%s: same retain subset as run %s; not run again (alias, cost 0)",
         task_name, run_name, alias_of,
