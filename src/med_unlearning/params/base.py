@@ -14,6 +14,7 @@ __all__ = [
     "StrictModel",
     "register_section",
     "registered_sections",
+    "typed_params",
     "validate_parameters",
     "validate_section",
 ]
@@ -30,6 +31,12 @@ class StrictModel(BaseModel):
     """Base of every parameter model: unknown keys are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def typed_params(model: type[BaseModel], value: Any) -> Any:
+    """``value`` as ``model``: Kedro hands typed nodes pydantic models, while plain calls
+    (tests, scripts) may pass the raw mapping, which is validated here."""
+    return value if isinstance(value, model) else model.model_validate(dict(value))
 
 
 class ParameterError(ValueError):

@@ -130,7 +130,8 @@ def _expected_methods(
     for task, costs in (("recon", recon_costs), ("segmentation", segmentation_costs)):
         if costs is None or "merged" not in costs.columns:
             continue
-        for method, label in zip(costs["method"], costs["merged"].astype("string").fillna(""), strict=True):
+        labels = costs["merged"].astype("string").fillna("")
+        for method, label in zip(costs["method"], labels, strict=True):
             base = str(method).split("@", 1)[0]
             merged[task] |= {f"{base}@{variant}" for variant in str(label).split(" = ")[1:]}
     return {

@@ -38,6 +38,7 @@ from med_unlearning.data.splits import (
 from med_unlearning.ids import AmbiguousIdError, match_item_ids
 from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
 from med_unlearning.io.lineage import SPLITS_HASH_KEY, splits_table_hash
+from med_unlearning.params.base import typed_params
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationForgetParams, SegmentationParams
 from med_unlearning.tasks.segmentation import SegmentationTask, prediction_image, train_segmentation
@@ -66,10 +67,6 @@ TRAINING_ROLES = {
     "reference": (RETAIN_TRAIN,),
 }
 
-
-def _typed(model: type, value: Any) -> Any:
-    """Kedro hands typed nodes pydantic models; plain calls may pass the raw mapping."""
-    return value if isinstance(value, model) else model.model_validate(dict(value))
 
 
 def forget_selector(params: SegmentationForgetParams) -> ForgetSelector:
@@ -116,7 +113,7 @@ def split_subjects(metadata: pd.DataFrame, params: SegmentationParams) -> pd.Dat
             some unknown subjects (listing the valid ones), a forget subject without labels,
             or a forget set that is empty or leaves nothing to retain.
     """
-    params = _typed(SegmentationParams, params)
+    params = typed_params(SegmentationParams, params)
     if ID_COLUMN not in metadata.columns:
         raise SplitError(
             f"The MRBrainS18 metadata table has no {ID_COLUMN!r} column; columns: "
@@ -234,7 +231,7 @@ def load_segmentation_subjects(
     params: SegmentationParams,
 ) -> dict[str, SubjectVolume]:
     """Read and preprocess every labelled subject of the splits table (once for both models)."""
-    params = _typed(SegmentationParams, params)
+    params = typed_params(SegmentationParams, params)
     subject_ids = splits.loc[splits[ROLE_COLUMN] != UNUSED, ID_COLUMN].astype(str).tolist()
     return SegmentationTask.from_params(params).load_subjects(partitions, subject_ids)
 
@@ -268,7 +265,7 @@ def train_segmentation_model(
     The history gets ``dice_<role>`` columns (mean Dice of the split's subjects of each role)
     every ``segmentation.training.validation_interval`` epochs (0 = never).
     """
-    params, runtime = _typed(SegmentationParams, params), _typed(RuntimeParams, runtime)
+    params, runtime = typed_params(SegmentationParams, params), typed_params(RuntimeParams, runtime)
     model_name = str(manifest["model"])
     train_ids = list(manifest["subject_ids"])
     training = params.training
@@ -354,7 +351,7 @@ def predict_segmentation_subjects(
         the subject's grid with its affine) and a score table: one row per subject with
         ``subject_id``, ``role``, ``trained_on``, ``dice_<class>``, ``mean_dice``, ``mae``.
     """
-    params, runtime = _typed(SegmentationParams, params), _typed(RuntimeParams, runtime)
+    params, runtime = typed_params(SegmentationParams, params), typed_params(RuntimeParams, runtime)
     task = SegmentationTask.from_params(params, runtime)
     model = task.load_checkpoint(checkpoint)
     roles = dict(zip(splits[ID_COLUMN].astype(str), splits[ROLE_COLUMN], strict=True))

@@ -23,6 +23,7 @@ from med_unlearning.metrics.scoring import (
     score_recon_checkpoint,
     score_segmentation_checkpoint,
 )
+from med_unlearning.params.base import typed_params
 from med_unlearning.params.evaluation import EvaluationParams
 from med_unlearning.params.recon import ReconParams
 from med_unlearning.params.runtime import RuntimeParams
@@ -56,9 +57,6 @@ SELECTION_SET_ROLES: Mapping[str, tuple[str, ...]] = {
 #: The ``method`` a trial's scores carry.
 TRIAL_METHOD = "trial"
 
-
-def _typed(model: type, value: Any) -> Any:
-    return value if isinstance(value, model) else model.model_validate(dict(value))
 
 
 def _selection_sets(search: TaskTuningParams, objective: str) -> dict[str, tuple[str, ...]]:
@@ -126,14 +124,14 @@ def make_tuning_node(task: str) -> Callable[..., tuple[pd.DataFrame, dict[str, A
         tuning: Mapping[str, Any],
         evaluation: Mapping[str, Any],
     ) -> tuple[pd.DataFrame, dict[str, Any]]:
-        settings = _typed(TuningParams, tuning)
+        settings = typed_params(TuningParams, tuning)
         search = settings.for_task(task)
         if search is None or not search.searches():
             logger.info("tuning: no strategy of %s is tuned (tuning.tasks.%s)", task, task)
             return pd.DataFrame(), {}
-        typed_runtime = _typed(RuntimeParams, runtime)
+        typed_runtime = typed_params(RuntimeParams, runtime)
         seed = typed_runtime.seed if settings.seed is None else settings.seed
-        tolerances = _typed(EvaluationParams, evaluation).verdicts.tolerances
+        tolerances = typed_params(EvaluationParams, evaluation).verdicts.tolerances
         sets = _selection_sets(search, settings.objective)
         view = _selection_view(splits, sets)
         score = _scorer(task, scoring_data, view, sets, task_section, typed_runtime)
@@ -142,7 +140,7 @@ def make_tuning_node(task: str) -> Callable[..., tuple[pd.DataFrame, dict[str, A
             score(original, "original", zero_filled=zero_filled),
             score(oracle, "oracle"),
         ]
-        base_params = _typed(UnlearningParams, unlearning)
+        base_params = typed_params(UnlearningParams, unlearning)
         trials, selected = [], {}
         for strategy, space in search.searches().items():
             spec = UnlearningRunSpec(task, strategy)
@@ -216,7 +214,7 @@ def _scorer(
 ) -> Callable[..., ModelScores]:
     """``score(checkpoint, method, zero_filled=False)`` on the selection sets of ``task``."""
     if task == "recon":
-        recon = _typed(ReconParams, task_section)
+        recon = typed_params(ReconParams, task_section)
 
         def score_recon(
             checkpoint: ModelCheckpoint, method: str, zero_filled: bool = False
@@ -228,7 +226,7 @@ def _scorer(
             )  # fmt: skip
 
         return score_recon
-    segmentation = _typed(SegmentationParams, task_section)
+    segmentation = typed_params(SegmentationParams, task_section)
 
     def score_segmentation(
         checkpoint: ModelCheckpoint, method: str, zero_filled: bool = False
@@ -244,8 +242,8 @@ def combine_selections(
     tuning: Mapping[str, Any], runtime: Mapping[str, Any], **per_task: dict[str, Any]
 ) -> dict[str, Any]:
     """The selection document (``tuning.selected``): every task's selected settings."""
-    settings = _typed(TuningParams, tuning)
-    seed = _typed(RuntimeParams, runtime).seed if settings.seed is None else settings.seed
+    settings = typed_params(TuningParams, tuning)
+    seed = typed_params(RuntimeParams, runtime).seed if settings.seed is None else settings.seed
     return {
         "objective": settings.objective,
         "seed": seed,

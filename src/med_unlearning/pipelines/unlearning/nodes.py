@@ -30,6 +30,7 @@ from med_unlearning.data.seg_dataset import load_subjects
 from med_unlearning.data.splits import FORGET_TRAIN, RETAIN_TRAIN, ids_with_roles
 from med_unlearning.io.checkpoint import ModelCheckpoint
 from med_unlearning.io.lineage import check_pair_with_split
+from med_unlearning.params.base import typed_params
 from med_unlearning.params.recon import ReconParams
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationParams
@@ -67,9 +68,6 @@ ID_COLUMNS = {"recon": "volume_id", "segmentation": "subject_id"}
 
 Loaders = tuple[Any, Any]
 
-
-def _typed(model: type, value: Any) -> Any:
-    return value if isinstance(value, model) else model.model_validate(dict(value))
 
 
 def recon_task_for(original: ModelCheckpoint, params: ReconParams) -> ReconTask:
@@ -240,8 +238,8 @@ def unlearn(
     if selection:
         raw = unlearning.model_dump() if isinstance(unlearning, UnlearningParams) else unlearning
         unlearning = apply_selection(raw, selection)
-    unlearning = _typed(UnlearningParams, unlearning)
-    runtime = _typed(RuntimeParams, runtime)
+    unlearning = typed_params(UnlearningParams, unlearning)
+    runtime = typed_params(RuntimeParams, runtime)
     task_params = unlearning.for_task(spec.task)
     typed = task_params.strategy_params(spec)
     source = settings_source(
@@ -302,13 +300,13 @@ def unlearn(
     seed_everything(seed, deterministic=runtime.deterministic)
     task: Task
     if spec.task == "recon":
-        recon = _typed(ReconParams, task_section)
+        recon = typed_params(ReconParams, task_section)
         task = recon_task_for(original, recon)
         forget_loader, retain_loader = recon_loaders(
             raw_data, plan, original, recon, task_params, runtime, seed
         )
     else:
-        segmentation = _typed(SegmentationParams, task_section)
+        segmentation = typed_params(SegmentationParams, task_section)
         task = segmentation_task_for(original, segmentation, runtime)
         forget_loader, retain_loader = segmentation_loaders(
             task, raw_data, plan, segmentation, task_params, runtime, seed
@@ -375,7 +373,7 @@ def make_unlearning_node(
         *combined: ModelCheckpoint,
     ) -> tuple[ModelCheckpoint, pd.DataFrame, dict[str, Any]]:
         others = dict(zip(spec.combines, combined, strict=True))
-        use_selected = _typed(TuningParams, tuning).use_selected
+        use_selected = typed_params(TuningParams, tuning).use_selected
         return unlearn(
             spec,
             raw_data,
