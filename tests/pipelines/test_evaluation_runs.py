@@ -33,12 +33,15 @@ def _scores(method: str, wall_time: float) -> ModelScores:
                                               "wall_time_s": wall_time})
 
 
-def _alias_checkpoint(run: str, target: str) -> ModelCheckpoint:
+def _alias_checkpoint(
+    run: str, target: str, strategy_params: dict[str, float] | None = None
+) -> ModelCheckpoint:
     return ModelCheckpoint(
         state_dict={},
         metadata=CheckpointMetadata(
             task="recon", architecture="varnet", architecture_params={}, data_manifest=["b1"],
             strategy="nl_ft", wall_time_s=0.0, extra={"alias_of": target, "run": run},
+            strategy_params=strategy_params,
         ),
     )
 
@@ -130,3 +133,22 @@ def test_each_runs_settings_source_reaches_the_verdicts() -> None:
     assert sources == {"recon/nl_ft": "recorded tuning run, objective oracle"}
     assert settings_selected_on("nl_ft", sources, "recon").startswith("recorded tuning run")
     assert settings_selected_on("nl_ft", sources, "segmentation") == "conf defaults (not tuned)"
+
+
+def test_an_alias_of_the_main_run_is_its_sweep_point_with_the_main_runs_figures() -> None:
+    checkpoint = _alias_checkpoint("nl_ft_r10", "nl_ft", {"retain_fraction": 0.1})
+    assert alias_of(checkpoint) == "nl_ft"
+    alias = make_recon_score_node("nl_ft@r10", "retain_fraction")(checkpoint, {}, None, {}, {})
+    assert alias.results.empty  # nothing scored twice
+    results, costs, _, _ = collect_task_scores(
+        **{"nl_ft": _scores("nl_ft", 7.0), "nl_ft_at_r10": alias, "oracle": _scores("oracle", 9.0)}
+    )
+    point = results.loc[results["method"] == "nl_ft@r10"]
+    main = results.loc[results["method"] == "nl_ft"]
+    assert len(point) == len(main) == 1
+    assert point["value"].tolist() == main["value"].tolist()
+    assert point["retain_fraction"].tolist() == [0.1]  # on the sweep's curve
+    assert main["retain_fraction"].isna().all()  # the main run stays a main method
+    assert costs.set_index("method")["wall_time_s"].to_dict() == {
+        "nl_ft": 7.0, "nl_ft@r10": 7.0, "oracle": 9.0,
+    }

@@ -73,6 +73,20 @@ def test_retain_sweep_pairs_by_the_forget_side() -> None:
     assert params.strategy_params(_spec("recon", "nl_ft")).pairing == "longest"  # main: as set
 
 
+def test_a_sweep_point_with_the_main_runs_settings_is_the_main_run() -> None:
+    same = {"retain_fraction": 0.1, "pairing": "forget"}
+    params = ReconUnlearningParams(strategies={"nl_ft": same, "ft": {"retain_fraction": 0.1}})
+    assert params.equals_main_run(_spec("recon", "nl_ft_r10"))
+    assert params.equals_main_run(_spec("recon", "ft_r10"))
+    assert not params.equals_main_run(_spec("recon", "nl_ft_r20"))  # another fraction
+    assert not params.equals_main_run(_spec("recon", "nl_ft"))  # not a sweep point
+    assert not params.equals_main_run(_spec("recon", "nl_ft_seed1"))  # another seed
+    longest = ReconUnlearningParams(
+        strategies={"nl_ft": {"retain_fraction": 0.1, "pairing": "longest"}}
+    )
+    assert not longest.equals_main_run(_spec("recon", "nl_ft_r10"))  # the sweep pairs by forget
+
+
 def test_r10_and_r100_of_ga_l1_ft_take_the_same_forget_steps(original: Any) -> None:
     params = ReconUnlearningParams(strategies={"ga_l1_ft": {"epochs": 1}})
     retain = make_batches("r", 6, seed=2)  # three batches of two

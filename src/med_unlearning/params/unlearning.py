@@ -218,6 +218,20 @@ class TaskUnlearningParams(StrictModel):
         _, typed = prepare_strategy(spec.strategy, self.raw_strategy_params(spec), self.task_name)
         return typed
 
+    def equals_main_run(self, spec: UnlearningRunSpec) -> bool:
+        """Whether sweep run ``spec`` would repeat its strategy's main run exactly.
+
+        True for a retain-sweep variant whose validated parameters (fraction, pairing, every
+        other setting) equal the main run's; the seed is the same for both, so the retain
+        subset and every step are too. With the sample's defaults ``nl_ft_r10`` is
+        ``nl_ft``: it is not trained twice (the evaluation reports the main run's figures
+        as that sweep point).
+        """
+        if spec.sweep is None or spec.sweep.name != RETAIN_SWEEP.name:
+            return False
+        main = type(spec)(task=spec.task, strategy=spec.strategy)
+        return self.strategy_params(spec) == self.strategy_params(main)
+
     def retain_fraction(self, typed: BaseModel) -> float:
         """The retain fraction of a run: its parameters' own, else the task default."""
         own = getattr(typed, "retain_fraction", None)

@@ -19,6 +19,7 @@ from med_unlearning.metrics.scoring import (
     RESULT_COLUMNS,
     SLICE_COLUMNS,
     ModelScores,
+    method_labels,
     score_recon_checkpoint,
     score_segmentation_checkpoint,
 )
@@ -75,16 +76,45 @@ def alias_of(checkpoint: ModelCheckpoint) -> str | None:
     return method_name(strategy, variant) if variant else str(target)
 
 
-def _alias(task: str, method: str, target: str) -> ModelScores:
-    logger.info(
-        "evaluation: %s/%s is an alias of %s (same retain subset): scored once, as %s",
-        task, method, target, target,
-    )
+def _alias(
+    task: str, method: str, target: str, checkpoint: ModelCheckpoint, sweep: str | None
+) -> ModelScores:
+    """The scores of an alias run: none of its own (see :func:`collect_task_scores`).
+
+    Its sweep coordinate (``retain_fraction``) rides along in the cost record, so that an
+    alias of a strategy's main run can show the main run's figures at that coordinate.
+    """
+    logger.info("evaluation: %s/%s is the same run as %s: scored once, as %s",
+                task, method, target, target)  # fmt: skip
+    labels = method_labels(checkpoint, sweep)
     return ModelScores(
         results=_EMPTY.copy(),
         examples={},
-        cost={"task": task, "method": method, "wall_time_s": 0.0, "alias_of": target},
+        cost={"task": task, "method": method, "wall_time_s": 0.0, "alias_of": target,
+              "labels": labels},  # fmt: skip
     )
+
+
+def _is_main_run(method: str) -> bool:
+    return "@" not in method
+
+
+def _as_sweep_point(scores: ModelScores, method: str, labels: Mapping[str, float]) -> ModelScores:
+    """``scores`` of a main run relabelled as the sweep point ``method`` it equals.
+
+    The rows are the main run's (same model, same items); only ``method`` and the sweep
+    coordinate change, so the sweep's curve has its point and no model is scored twice.
+    """
+    results = scores.results.copy()
+    results["method"] = method
+    for column, value in labels.items():
+        if column in results.columns:
+            results[column] = value
+    slices = scores.slices.copy()
+    if "method" in slices.columns:
+        slices["method"] = method
+    cost = {**scores.cost, "method": method}
+    return ModelScores(results=results, examples={}, cost=cost, slices=slices)
 
 
 def _missing(task: str, method: str) -> ModelScores:
@@ -137,7 +167,7 @@ def make_recon_score_node(method: str, sweep: str | None) -> Callable[..., Model
             return _missing("recon", method)
         target = alias_of(checkpoint)
         if target is not None:
-            return _alias("recon", method, target)
+            return _alias("recon", method, target, checkpoint, sweep)
         return score_recon_checkpoint(
             checkpoint,
             method,
@@ -172,7 +202,7 @@ def make_segmentation_score_node(method: str, sweep: str | None) -> Callable[...
             return _missing("segmentation", method)
         target = alias_of(checkpoint)
         if target is not None:
-            return _alias("segmentation", method, target)
+            return _alias("segmentation", method, target, checkpoint, sweep)
         return score_segmentation_checkpoint(
             checkpoint, method, subjects, splits, params, runtime, sweep=sweep
         )
@@ -200,6 +230,7 @@ def collect_task_scores(
         array}}}`` and the per-slice table
         (:data:`~med_unlearning.metrics.scoring.SLICE_COLUMNS`, the attack's slice items).
     """
+    scores = _with_main_run_sweep_points(scores)
     tables = [item.results for item in scores.values() if not item.results.empty]
     results = pd.concat(tables, ignore_index=True) if tables else _EMPTY.copy()
     slice_tables = [item.slices for item in scores.values() if not item.slices.empty]
@@ -223,6 +254,26 @@ def collect_task_scores(
         for case, arrays in item.examples.items():
             examples.setdefault(case, {})[method] = arrays
     return results, costs, examples, slices
+
+
+def _with_main_run_sweep_points(scores: Mapping[str, ModelScores]) -> dict[str, ModelScores]:
+    """Replace each alias of a strategy's main run by the main run's scores as that point.
+
+    A retain-sweep point whose settings equal the main run's (``nl_ft@r10`` = ``nl_ft``)
+    is not trained; it still belongs on the sweep's curve and in its cost column, with the
+    main run's figures and cost, since it is the same model.
+    """
+    by_method = {str(item.cost.get("method", key)): item for key, item in scores.items()}
+    out: dict[str, ModelScores] = {}
+    for key, item in scores.items():
+        target = str(item.cost.get("alias_of") or "")
+        if target and _is_main_run(target) and target in by_method:
+            out[key] = _as_sweep_point(
+                by_method[target], str(item.cost["method"]), item.cost.get("labels") or {}
+            )
+        else:
+            out[key] = item
+    return out
 
 
 def merged_label(method: str, aliases: list[str]) -> str:

@@ -228,8 +228,9 @@ def unlearn(
     metadata and the erasure record as ``settings_source``.
 
     The run's seed is ``unlearning.<task>.seed`` (else ``runtime.seed``), plus the offset of
-    a seed repeat. A retain-sweep variant whose retain subset equals a smaller fraction's is
-    not run again: its outputs record it as an alias of that run (see
+    a seed repeat. A retain-sweep variant whose retain subset equals a smaller fraction's, or
+    whose settings equal the strategy's main run, is not run again: its outputs record it
+    as an alias of that run (see
     :func:`~med_unlearning.unlearning.engine.alias_outcome`).
 
     Returns:
@@ -282,7 +283,10 @@ def unlearn(
             task_params.retain_fractions,
             lambda fraction: plan_for(fraction).retain_ids,
         )
-        if target is not None:
+        alias_name = f"{spec.strategy}_{target}" if target is not None else None
+        if alias_name is None and task_params.equals_main_run(spec):
+            alias_name = spec.strategy  # e.g. nl_ft_r10 is nl_ft itself
+        if alias_name is not None:
             outcome = alias_outcome(
                 original,
                 spec.strategy,
@@ -290,7 +294,7 @@ def unlearn(
                 task_name=spec.task,
                 run_name=spec.run,
                 variant=str(spec.variant),
-                alias_of=f"{spec.strategy}_{target}",
+                alias_of=alias_name,
                 forget_ids=plan.forget_ids,
                 retain_ids=plan.retain_ids,
                 seed=seed,
