@@ -278,4 +278,6 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
     )
     tasks = sum((_task_pipeline(task) for task in TASKS), Pipeline([]))
     verification = sum((_verification_pipeline(task) for task in TASKS), Pipeline([]))
-    return subjects + tasks + study + verification
+    # tables, figures, the report and the verified records are what a reader looks at
+    report = Pipeline(study + verification, tags="report")
+    return Pipeline(subjects + tasks + report, tags="evaluation")
