@@ -187,7 +187,10 @@ def test_tiny_unlearning_run_per_task(kedro_session, tmp_path: Path, task: str) 
         assert meta.parent_hash == original.content_hash != checkpoint.content_hash
         assert meta.forget_ids == forget and set(meta.data_manifest) <= retain
         assert meta.strategy == run and meta.wall_time_s > 0 and meta.epochs >= 1
-        record_path = tmp_path / "08_reporting" / "erasure_requests" / task / f"{run}.json"
+        # versioned like the checkpoint: <run>.json/<version>/<run>.json
+        (record_path,) = (tmp_path / "08_reporting" / "erasure_requests" / task).glob(
+            f"{run}.json/*/{run}.json"
+        )
         record = json.loads(record_path.read_text())
         assert record["parent"]["hash"] == original.content_hash
         assert record["unlearned"]["hash"] == checkpoint.content_hash
@@ -274,9 +277,8 @@ def test_each_run_reads_its_own_strategy_block_not_the_whole_unlearning_section(
             (node,) = pipeline.only_nodes_with_namespaces([spec.namespace]).nodes
             own = f"params:unlearning.{task}.strategies.{spec.strategy}"
             assert own in node.inputs
-            sweeps = {
-                f"params:unlearning.{task}.{key}" for key in ("retain_fractions", "horizons", "seeds")
-            }
+            keys = ("retain_fractions", "horizons", "seeds")
+            sweeps = {f"params:unlearning.{task}.{key}" for key in keys}
             expected = {f"params:unlearning.{task}.{spec.sweep.name}s"} if spec.sweep else set()
             assert sweeps & set(node.inputs) == expected
     # a strategy's block reaches exactly its own runs (main run, sweep variants, seed repeats)
