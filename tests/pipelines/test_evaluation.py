@@ -71,7 +71,8 @@ def test_report_renders_with_every_method_and_embedded_figures(study_run: Path) 
 def test_erasure_records_gain_verification_without_touching_the_originals(
     study_run: Path,
 ) -> None:
-    original = study_run / "08_reporting/erasure_requests/recon/nl_ft.json"
+    records = study_run / "08_reporting/erasure_requests/recon"
+    original = max(records.glob("nl_ft.json/*/nl_ft.json"))  # versioned like the checkpoint
     verified = study_run / "08_reporting/erasure_requests_verified/recon/nl_ft.json"
     record = json.loads(original.read_text())
     checked = json.loads(verified.read_text())

@@ -49,6 +49,10 @@ def _run(data_root: Path, pipeline: str, namespaces: list[str] | None = None, **
         s.run(pipeline_names=[pipeline], namespaces=namespaces)
 
 
+#: The erasure record of unlearning.recon.nl_ft, versioned like its checkpoint.
+RECORD = "08_reporting/erasure_requests/recon/nl_ft.json"
+
+
 def _latest(folder: Path) -> Path:
     versions = sorted(folder.iterdir())
     assert versions, f"no version under {folder}"
@@ -84,12 +88,12 @@ def test_unlearning_applies_the_selection_and_records_what_selected_it(study_run
     selection = json.loads(_latest(selected).read_text())
     chosen = selection["tasks"]["recon"]["nl_ft"]["params"]
     _run(study_run, "unlearning", namespaces=["unlearning.recon.nl_ft"])
-    record = json.loads((study_run / "08_reporting/erasure_requests/recon/nl_ft.json").read_text())
+    record = json.loads(_latest(study_run / RECORD).read_text())
     assert record["settings_source"].startswith("tuning run")
     assert "retain_val" in record["settings_source"]
     assert {key: record["params"][key] for key in chosen} == chosen
     # with use_selected off the conf values run, and the record says they were not tuned
     _run(study_run, "unlearning", namespaces=["unlearning.recon.nl_ft"],
          tuning={"use_selected": False})  # fmt: skip
-    record = json.loads((study_run / "08_reporting/erasure_requests/recon/nl_ft.json").read_text())
+    record = json.loads(_latest(study_run / RECORD).read_text())
     assert not record["settings_source"].startswith("tuning run")

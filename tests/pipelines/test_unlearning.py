@@ -65,14 +65,14 @@ def test_runs_read_only_persisted_inputs() -> None:
             f"{task}.original.checkpoint",
             f"{task}.oracle.checkpoint",
         } <= free
+    free = {name for name in free if not name.startswith("params:unlearning.")}
     assert free - combined <= {name for inputs in TASK_INPUTS.values() for name in inputs} | {
         "recon.original.checkpoint",
         "recon.oracle.checkpoint",
         "segmentation.original.checkpoint",
         "segmentation.oracle.checkpoint",
-        "params:unlearning",
         "params:runtime",
-        "params:tuning",
+        "params:tuning.use_selected",
         "tuning.selected",  # persisted by the tuning pipeline ({} until a tuning run)
         "tuning.record",  # the recorded tuning run in docs/tuning/
     }
@@ -81,7 +81,7 @@ def test_runs_read_only_persisted_inputs() -> None:
 def test_combining_runs_take_the_checkpoints_of_the_runs_they_combine() -> None:
     spec = UnlearningRunSpec("recon", "ft", combines=("nl", "ga_l1"))
     (node,) = run_pipeline(spec).nodes
-    assert node.inputs[-2:] == [
+    assert [name for name in node.inputs if name.startswith("unlearning.")] == [
         "unlearning.recon.nl.checkpoint",
         "unlearning.recon.ga_l1.checkpoint",
     ]
@@ -187,7 +187,10 @@ def test_tiny_unlearning_run_per_task(kedro_session, tmp_path: Path, task: str) 
         assert meta.parent_hash == original.content_hash != checkpoint.content_hash
         assert meta.forget_ids == forget and set(meta.data_manifest) <= retain
         assert meta.strategy == run and meta.wall_time_s > 0 and meta.epochs >= 1
-        record_path = tmp_path / "08_reporting" / "erasure_requests" / task / f"{run}.json"
+        # versioned like the checkpoint: <run>.json/<version>/<run>.json
+        (record_path,) = (tmp_path / "08_reporting" / "erasure_requests" / task).glob(
+            f"{run}.json/*/{run}.json"
+        )
         record = json.loads(record_path.read_text())
         assert record["parent"]["hash"] == original.content_hash
         assert record["unlearned"]["hash"] == checkpoint.content_hash
@@ -257,3 +260,29 @@ def test_segmentation_task_takes_the_checkpoint_network_but_checks_labels() -> N
     assert task.architecture_params["base_width"] == 4
     with pytest.raises(ValueError, match="trained with .*tissues_3"):
         segmentation_task_for(checkpoint(label_mapping="tissues_3"), params, RuntimeParams())
+
+
+def test_each_run_reads_its_own_strategy_block_not_the_whole_unlearning_section() -> None:
+    """kedro-viz shows a run's parameters as their own inputs: the strategy's block, the
+    task-level settings and, for sweep runs only, the sweep's settings."""
+    pipeline = create_pipeline()
+    readers: dict[str, set[str]] = {}
+    for node in pipeline.nodes:
+        assert "params:unlearning" not in node.inputs
+        assert not {f"params:unlearning.{task}" for task in TASK_INPUTS} & set(node.inputs)
+        for name in node.inputs:
+            readers.setdefault(name, set()).add(node.name)
+    for task in TASK_INPUTS:
+        for spec in study_runs(task):
+            (node,) = pipeline.only_nodes_with_namespaces([spec.namespace]).nodes
+            own = f"params:unlearning.{task}.strategies.{spec.strategy}"
+            assert own in node.inputs
+            keys = ("retain_fractions", "horizons", "seeds")
+            sweeps = {f"params:unlearning.{task}.{key}" for key in keys}
+            expected = {f"params:unlearning.{task}.{spec.sweep.name}s"} if spec.sweep else set()
+            assert sweeps & set(node.inputs) == expected
+    # a strategy's block reaches exactly its own runs (main run, sweep variants, seed repeats)
+    nl_ft = readers["params:unlearning.recon.strategies.nl_ft"]
+    assert nl_ft == {
+        f"{spec.namespace}.unlearn" for spec in study_runs("recon") if spec.strategy == "nl_ft"
+    }

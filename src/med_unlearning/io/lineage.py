@@ -33,6 +33,8 @@ __all__ = [
     "SPLITS_HASH_KEY",
     "CheckpointRef",
     "LineageMismatchError",
+    "StaleCheckpointError",
+    "check_parent_is_current",
     "check_original_oracle",
     "check_pair_with_split",
     "checkpoint_ref",
@@ -47,6 +49,10 @@ _VERSION = re.compile(r"\.safetensors/([^/]+)/[^/]+\.safetensors$")
 
 class LineageMismatchError(ValueError):
     """Two checkpoints that should come from one run do not; the message names both."""
+
+
+class StaleCheckpointError(LineageMismatchError):
+    """An unlearned checkpoint started from another original than the current one."""
 
 
 def splits_table_hash(splits: pd.DataFrame, id_column: str, role_column: str = "role") -> str:
@@ -231,3 +237,35 @@ def check_pair_with_split(
         "original": {"version": first.version, "content_hash": first.content_hash},
         "oracle": {"version": second.version, "content_hash": second.content_hash},
     }
+
+
+def check_parent_is_current(
+    name: str, checkpoint: ModelCheckpoint, parent: CheckpointRef, rerun: str
+) -> None:
+    """Refuse an unlearned checkpoint whose parent is not the current original.
+
+    After the original is retrained (``kedro run --pipelines recon``), the unlearned
+    checkpoints of earlier runs still load as their latest versions; scoring them next to
+    the new original and oracle would report gaps of models unlearned from another model.
+
+    Args:
+        name: the unlearned checkpoint's catalog name (``unlearning.recon.nl_ft.checkpoint``).
+        checkpoint: the loaded unlearned checkpoint.
+        parent: the current original (its content hash must be the recorded parent hash).
+        rerun: the command that brings the run up to date (named in the message).
+
+    Raises:
+        StaleCheckpointError: the recorded parent hash is another one (or none is recorded).
+    """
+    recorded = checkpoint.metadata.parent_hash
+    if recorded is not None and recorded == parent.content_hash:
+        return
+    ref = checkpoint_ref(name, checkpoint)
+    started = f"weights {recorded[:12]}" if recorded else "no recorded parent"
+    raise StaleCheckpointError(
+        f"stale lineage: {ref.describe()} was unlearned from {parent.name} ({started}), but "
+        f"the current {parent.describe()} is another model (retrained since?). Its scores "
+        f"would compare a model of another original with this original and oracle. Bring "
+        f"it up to date with `{rerun}` (or `kedro run --pipelines unlearning` for every "
+        f"run), or evaluate the original it came from with `kedro run --load-versions`."
+    )

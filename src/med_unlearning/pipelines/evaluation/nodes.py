@@ -12,7 +12,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from med_unlearning.io.checkpoint import ModelCheckpoint
-from med_unlearning.io.lineage import check_pair_with_split
+from med_unlearning.io.lineage import (
+    CheckpointRef,
+    check_pair_with_split,
+    check_parent_is_current,
+    checkpoint_ref,
+)
 from med_unlearning.metrics.comparison import evaluate_study, method_base
 from med_unlearning.metrics.membership import membership_attacks_from_params, null_checks
 from med_unlearning.metrics.scoring import (
@@ -27,7 +32,6 @@ from med_unlearning.params.evaluation import EvaluationParams
 from med_unlearning.params.recon import ReconParams
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationParams
-from med_unlearning.params.unlearning import UnlearningParams
 from med_unlearning.reporting import figures
 from med_unlearning.reporting.figures import figure_to_png
 from med_unlearning.reporting.report import FigureEntry, build_report_context, render_report
@@ -126,21 +130,26 @@ def _missing(task: str, method: str) -> ModelScores:
 
 
 def make_pair_check_node(task: str) -> Callable[..., dict[str, Any]]:
-    """The node that refuses an original and an oracle of ``task`` from different runs."""
+    """The node that refuses an original and an oracle of ``task`` from different runs.
+
+    Its record names the current original (version, content hash): every scoring node of an
+    unlearned checkpoint checks its parent hash against it (:func:`check_is_current`).
+    """
 
     def check_original_oracle_pair(
         original: ModelCheckpoint | None,
         oracle: ModelCheckpoint | None,
         splits: pd.DataFrame,
-        unlearning: UnlearningParams | Mapping[str, Any],
+        check_splits: bool,
     ) -> dict[str, Any]:
+        current = {}
+        if original is not None:
+            ref = checkpoint_ref(f"{task}.original.checkpoint", original)
+            current = {"original": {"version": ref.version, "content_hash": ref.content_hash}}
         if original is None or oracle is None:
-            return {"task": task, "checked": False}
-        if not isinstance(unlearning, UnlearningParams):
-            unlearning = UnlearningParams.model_validate(dict(unlearning or {}))
+            return {"task": task, "checked": False, **current}
         record = check_pair_with_split(
-            task, original, oracle, splits, _ID_COLUMNS[task],
-            check_roles=unlearning.for_task(task).check_splits,
+            task, original, oracle, splits, _ID_COLUMNS[task], check_roles=bool(check_splits)
         )
         logger.info("evaluation: %s original and oracle belong together: %s", task, record)
         return {**record, "checked": True}
@@ -149,6 +158,36 @@ def make_pair_check_node(task: str) -> Callable[..., dict[str, Any]]:
         f"Check that {task}'s original and oracle come from one run on the split in use."
     )
     return check_original_oracle_pair
+
+
+#: Models trained from scratch (no parent): every other evaluated model is unlearned.
+TRAINED_MODELS = ("original", "oracle", "reference")
+
+
+def check_is_current(
+    task: str, method: str, checkpoint: ModelCheckpoint, pair: Mapping[str, Any] | None
+) -> None:
+    """Refuse an unlearned checkpoint of ``task`` that started from another original.
+
+    Raises:
+        StaleCheckpointError: naming the run, both originals and the command to rerun it.
+    """
+    current = (pair or {}).get("original")
+    if method in TRAINED_MODELS or not current:
+        return
+    run = method.replace("@", "_")
+    parent = CheckpointRef(
+        name=f"{task}.original.checkpoint",
+        metadata=checkpoint.metadata,  # describe() below uses version and hash only
+        version=current.get("version"),
+        content_hash=current.get("content_hash"),
+    )
+    check_parent_is_current(
+        f"unlearning.{task}.{run}.checkpoint",
+        checkpoint,
+        parent,
+        f"kedro run --pipelines unlearning --namespaces unlearning.{task}.{run}",
+    )
 
 
 def make_recon_score_node(method: str, sweep: str | None) -> Callable[..., ModelScores]:
@@ -162,9 +201,9 @@ def make_recon_score_node(method: str, sweep: str | None) -> Callable[..., Model
         runtime: RuntimeParams,
         pair_check: Mapping[str, Any] | None = None,
     ) -> ModelScores:
-        del pair_check  # an input only so that no model is scored before the pair is checked
         if checkpoint is None:
             return _missing("recon", method)
+        check_is_current("recon", method, checkpoint, pair_check)
         target = alias_of(checkpoint)
         if target is not None:
             return _alias("recon", method, target, checkpoint, sweep)
@@ -197,9 +236,9 @@ def make_segmentation_score_node(method: str, sweep: str | None) -> Callable[...
         runtime: RuntimeParams,
         pair_check: Mapping[str, Any] | None = None,
     ) -> ModelScores:
-        del pair_check  # an input only so that no model is scored before the pair is checked
         if checkpoint is None:
             return _missing("segmentation", method)
+        check_is_current("segmentation", method, checkpoint, pair_check)
         target = alias_of(checkpoint)
         if target is not None:
             return _alias("segmentation", method, target, checkpoint, sweep)
@@ -510,15 +549,26 @@ def _clean(value: Any) -> Any:
 
 
 def make_verify_node(task: str) -> Callable[..., dict[str, dict[str, Any]]]:
-    """The node verifying the erasure-request records of ``task``'s runs."""
+    """The node verifying the erasure-request records of ``task``'s runs.
+
+    Called with ``verdicts``, ``summary``, ``membership`` and one ``record_<run>`` per run
+    of the grid: the latest version of ``unlearning.<task>.<run>.erasure_request`` (``{}``
+    for a run that never happened, which is skipped).
+    """
 
     def verify_task_erasure_requests(
-        records: Mapping[str, Callable[[], dict[str, Any]]],
+        *,
         verdicts: pd.DataFrame,
         summary: pd.DataFrame,
         membership: pd.DataFrame,
+        **records: Mapping[str, Any],
     ) -> dict[str, dict[str, Any]]:
-        return verify_erasure_requests(records, verdicts, summary, membership, task)
+        present = {
+            name.removeprefix("record_"): (lambda record=record: record)
+            for name, record in records.items()
+            if record
+        }
+        return verify_erasure_requests(present, verdicts, summary, membership, task)
 
     verify_task_erasure_requests.__doc__ = f"Add verification figures to {task}'s records."
     return verify_task_erasure_requests

@@ -101,7 +101,7 @@ def _score_pipelines(task: str) -> Pipeline:
         [
             Node(
                 make_pair_check_node(task),
-                inputs=["original", "oracle", "splits", "params:unlearning"],
+                inputs=["original", "oracle", "splits", f"params:unlearning.{task}.check_splits"],
                 outputs="pair_check",
                 name="check_original_oracle_pair",
             )
@@ -112,7 +112,7 @@ def _score_pipelines(task: str) -> Pipeline:
             "oracle": f"{task}.oracle.checkpoint",
             "splits": splits,
         },
-        parameters={"params:unlearning"},
+        parameters={f"params:unlearning.{task}.check_splits"},
     )
     return check + sum(pipelines, Pipeline([]))
 
@@ -165,12 +165,21 @@ def _task_pipeline(task: str) -> Pipeline:
 
 
 def _verification_pipeline(task: str) -> Pipeline:
-    """Verified copies of ``task``'s erasure-request records (after the study tables)."""
+    """Verified copies of ``task``'s erasure-request records (after the study tables), read
+    through each run's own ``unlearning.<task>.<run>.erasure_request`` dataset."""
+    records = {
+        f"record_{spec.run}": spec.dataset("erasure_request") for spec in study_runs(task)
+    }
     template = Pipeline(
         [
             Node(
                 make_verify_node(task),
-                inputs=["erasure_requests", "verdicts", "summary", "membership"],
+                inputs={
+                    "verdicts": "verdicts",
+                    "summary": "summary",
+                    "membership": "membership",
+                    **{name: name for name in records},
+                },
                 outputs=task,
                 name=task,
             )
@@ -180,7 +189,7 @@ def _verification_pipeline(task: str) -> Pipeline:
         template,
         namespace="evaluation.verified_erasure_requests",
         inputs={
-            "erasure_requests": f"unlearning.{task}.erasure_requests",
+            **records,
             "verdicts": "evaluation.verdicts",
             "summary": "evaluation.summary",
             "membership": "evaluation.membership",
@@ -278,4 +287,6 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
     )
     tasks = sum((_task_pipeline(task) for task in TASKS), Pipeline([]))
     verification = sum((_verification_pipeline(task) for task in TASKS), Pipeline([]))
-    return subjects + tasks + study + verification
+    # tables, figures, the report and the verified records are what a reader looks at
+    report = Pipeline(study + verification, tags="report")
+    return Pipeline(subjects + tasks + report, tags="evaluation")

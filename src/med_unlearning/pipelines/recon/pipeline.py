@@ -93,4 +93,4 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
         inputs={"fastmri_raw@volumes", "fastmri_metadata"},
         parameters=_PARAMETERS,
     )
-    return fastmri_metadata_pipeline() + recon
+    return Pipeline(fastmri_metadata_pipeline() + recon, tags="training")

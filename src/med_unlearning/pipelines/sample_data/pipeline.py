@@ -43,5 +43,6 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 outputs="mrbrains_raw@sample",
                 name="generate_mrbrains_sample",
             ),
-        ]
+        ],
+        tags="sample_data",
     )

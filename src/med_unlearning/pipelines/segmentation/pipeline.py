@@ -118,4 +118,6 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
         )
         for model in MODELS
     ]
-    return mrbrains_metadata_pipeline() + data + sum(models, Pipeline([]))
+    return Pipeline(
+        mrbrains_metadata_pipeline() + data + sum(models, Pipeline([])), tags="training"
+    )

@@ -99,4 +99,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             )
         ]
     )
-    return subjects + _task_pipeline("recon") + _task_pipeline("segmentation") + combine
+    return Pipeline(
+        subjects + _task_pipeline("recon") + _task_pipeline("segmentation") + combine,
+        tags="tuning",
+    )

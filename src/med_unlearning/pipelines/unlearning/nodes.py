@@ -34,7 +34,6 @@ from med_unlearning.params.base import typed_params
 from med_unlearning.params.recon import ReconParams
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationParams
-from med_unlearning.params.tuning import TuningParams
 from med_unlearning.params.unlearning import TaskUnlearningParams, UnlearningParams
 from med_unlearning.tasks.base import Task
 from med_unlearning.tasks.recon import ReconLoss, ReconTask
@@ -58,6 +57,7 @@ __all__ = [
     "recon_task_for",
     "segmentation_loaders",
     "segmentation_task_for",
+    "task_block",
     "unlearn",
 ]
 
@@ -356,28 +356,41 @@ def _with_source(
     return outcome.checkpoint, outcome.history, record
 
 
+def task_block(
+    spec: UnlearningRunSpec, strategy_params: Mapping[str, Any] | None, settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The raw ``unlearning`` section a run needs: its task's settings and only its own
+    strategy's block (the other strategies' blocks are not inputs of the run)."""
+    block = {**settings, "strategies": {spec.strategy: dict(strategy_params or {})}}
+    return {spec.task: block}
+
+
 def make_unlearning_node(
     spec: UnlearningRunSpec,
 ) -> Callable[..., tuple[ModelCheckpoint, pd.DataFrame, dict[str, Any]]]:
-    """The node function of one grid run (its extra positional inputs are the checkpoints of
-    the runs it combines, in ``spec.combines`` order)."""
+    """The node function of one grid run, called with keyword inputs (see
+    :func:`med_unlearning.pipelines.unlearning.pipeline.run_pipeline`): the data and
+    checkpoints, ``strategy_params`` (the strategy's block), the task-level settings
+    (``request``, ``seed``…, and the run's sweep settings), ``task_section``, ``runtime``,
+    ``use_selected``, ``selection``, ``record`` and ``combined_<run>`` for each run it
+    combines."""
 
     def run_unlearning_node(
+        *,
         raw_data: Mapping[str, Any],
         metadata: pd.DataFrame,
         splits: pd.DataFrame,
         original: ModelCheckpoint,
         oracle: ModelCheckpoint,
-        unlearning: UnlearningParams,
+        strategy_params: Mapping[str, Any] | None,
         task_section: Any,
         runtime: RuntimeParams,
-        tuning: Mapping[str, Any],
+        use_selected: bool,
         selection: Mapping[str, Any],
         record: Mapping[str, Any],
-        *combined: ModelCheckpoint,
+        **rest: Any,
     ) -> tuple[ModelCheckpoint, pd.DataFrame, dict[str, Any]]:
-        others = dict(zip(spec.combines, combined, strict=True))
-        use_selected = typed_params(TuningParams, tuning).use_selected
+        others = {run: rest.pop(f"combined_{run}") for run in spec.combines}
         return unlearn(
             spec,
             raw_data,
@@ -385,7 +398,7 @@ def make_unlearning_node(
             splits,
             original,
             oracle,
-            unlearning,
+            task_block(spec, strategy_params, rest),
             task_section,
             runtime,
             others,

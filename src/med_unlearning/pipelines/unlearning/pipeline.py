@@ -5,7 +5,8 @@ pipelines before it reads parameters — while every number comes from
 ``parameters_unlearning.yml``::
 
     <task>_raw, <task>_metadata, <task>.splits, <task>.original.checkpoint,
-    <task>.oracle.checkpoint, params ─► unlearning.<task>.<run>.unlearn
+    <task>.oracle.checkpoint, params:unlearning.<task>.strategies.<strategy>,
+    params:unlearning.<task>.{request, seed, ...} ─► unlearning.<task>.<run>.unlearn
         ─► unlearning.<task>.<run>.checkpoint       (versioned safetensors, lineage metadata)
         ─► unlearning.<task>.<run>.history          (per-epoch CSV)
         ─► unlearning.<task>.<run>.erasure_request  (JSON record)
@@ -16,6 +17,14 @@ subset equals a smaller one's writes an alias record instead of training), the e
 horizons of the segmentation study (``unlearning.segmentation.noisy_label_long``…) and the
 seed repeats of the main methods (``unlearning.recon.nl_ft_seed1``…). Run one with
 ``kedro run --pipelines unlearning --namespaces unlearning.recon.nl_ft``.
+
+Each run's parameters are its own inputs (kedro-viz shows them): the strategy's block
+``params:unlearning.<task>.strategies.<strategy>`` (shared only by that strategy's sweep
+variants and seed repeats), the task-level settings ``params:unlearning.<task>.request``,
+``.seed``, ``.group_column``, ``.check_splits``, ``.default_retain_fraction``, ``.data``, and
+for a sweep run its sweep's numbers (``.retain_fractions``, ``.horizons`` or ``.seeds``).
+Every strategy of the grid therefore needs a block in ``parameters_unlearning.yml`` (``{}``
+for its defaults).
 """
 
 from __future__ import annotations
@@ -27,7 +36,14 @@ from kedro.pipeline import Node, Pipeline
 from med_unlearning.pipelines.unlearning.nodes import make_unlearning_node
 from med_unlearning.unlearning.grid import UnlearningRunSpec, study_runs
 
-__all__ = ["TASK_INPUTS", "TASKS", "create_pipeline", "run_pipeline"]
+__all__ = [
+    "TASKS",
+    "TASK_INPUTS",
+    "TASK_SETTINGS",
+    "create_pipeline",
+    "run_parameters",
+    "run_pipeline",
+]
 
 TASKS = ("recon", "segmentation")
 
@@ -43,40 +59,63 @@ TASK_INPUTS = {
 }
 
 
+#: Task-level settings every run of a task reads (``unlearning.<task>.<key>``); each is its
+#: own parameter input, so the graph shows which runs a change reaches.
+TASK_SETTINGS = (
+    "request",
+    "seed",
+    "group_column",
+    "check_splits",
+    "default_retain_fraction",
+    "data",
+)
+
+
+def run_parameters(spec: UnlearningRunSpec) -> dict[str, str]:
+    """The ``params:`` inputs of a run, by the node's keyword: the run's own strategy block
+    (``params:unlearning.<task>.strategies.<strategy>``), the task-level settings, the
+    settings of its sweep (``retain_fractions``, ``horizons`` or ``seeds``, sweep runs only)
+    and whether tuned selections apply (``params:tuning.use_selected``)."""
+    task = f"params:unlearning.{spec.task}"
+    keys = [*TASK_SETTINGS, *([f"{spec.sweep.name}s"] if spec.sweep is not None else [])]
+    return {
+        "strategy_params": f"{task}.strategies.{spec.strategy}",
+        **{key: f"{task}.{key}" for key in keys},
+        "task_section": TASK_INPUTS[spec.task][3],
+        "runtime": "params:runtime",
+        "use_selected": "params:tuning.use_selected",
+    }
+
+
 def run_pipeline(spec: UnlearningRunSpec) -> Pipeline:
     """The one-node pipeline of a grid run, in namespace ``unlearning.<task>.<run>``."""
-    raw, metadata, splits, section = TASK_INPUTS[spec.task]
-    combined = [f"unlearning.{spec.task}.{run}.checkpoint" for run in spec.combines]
-    shared = [
-        raw,
-        metadata,
-        splits,
-        f"{spec.task}.original.checkpoint",
-        f"{spec.task}.oracle.checkpoint",
-    ]
+    raw, metadata, splits, _ = TASK_INPUTS[spec.task]
+    shared = {
+        "raw_data": raw,
+        "metadata": metadata,
+        "splits": splits,
+        "original": f"{spec.task}.original.checkpoint",
+        "oracle": f"{spec.task}.oracle.checkpoint",
+        "selection": "tuning.selected",
+        "record": "tuning.record",
+        **{f"combined_{run}": f"unlearning.{spec.task}.{run}.checkpoint" for run in spec.combines},
+    }
+    parameters = run_parameters(spec)
     node = Node(
         make_unlearning_node(spec),
-        inputs=[
-            *shared,
-            "params:unlearning",
-            section,
-            "params:runtime",
-            "params:tuning",
-            "tuning.selected",
-            "tuning.record",
-            *combined,
-        ],
+        inputs={**shared, **parameters},
         outputs=["checkpoint", "history", "erasure_request"],
         name="unlearn",
     )
     return Pipeline(
         [node],
         namespace=spec.namespace,
-        inputs={*shared, "tuning.selected", "tuning.record", *combined},
-        parameters={"params:unlearning", section, "params:runtime", "params:tuning"},
+        inputs=set(shared.values()),
+        parameters=set(parameters.values()),
     )
 
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
     """Create the ``unlearning`` pipeline: one namespaced run per task × strategy (+ sweeps)."""
-    return sum((run_pipeline(spec) for task in TASKS for spec in study_runs(task)), Pipeline([]))
+    runs = sum((run_pipeline(spec) for task in TASKS for spec in study_runs(task)), Pipeline([]))
+    return Pipeline(runs, tags="unlearning")
