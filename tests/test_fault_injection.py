@@ -30,7 +30,8 @@ def _stray(root: Path) -> list[str]:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_killed_sample_generation_reruns_cleanly(kedro_session, tmp_path: Path, seed: int) -> None:
     delay = random.Random(seed).uniform(0.0, 0.5)
-    env = {**os.environ, "PYTHONPATH": str(PROJECT / "src"), "KEDRO_DISABLE_TELEMETRY": "1"}
+    path = os.pathsep.join(filter(None, [str(PROJECT / "src"), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "KEDRO_DISABLE_TELEMETRY": "1"}
     command = [sys.executable, "-m", "kedro", "run", "--env", "test", "--pipelines",
                "sample_data", "--params", f"data_root={tmp_path}"]
     process = subprocess.Popen(

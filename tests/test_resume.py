@@ -3,7 +3,10 @@ the same weights as an uninterrupted run (CPU)."""
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from med_unlearning.data.splits import FORGET_TRAIN, RETAIN_TRAIN, RETAIN_VAL
+from med_unlearning.io.checkpoint import temporary_path
 from med_unlearning.params.recon import ReconParams
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.pipelines.recon.nodes import train_recon_run
@@ -199,3 +203,20 @@ def test_segmentation_training_resumes_and_keeps_the_validation_epochs(
     assert _same_weights(resumed, reference)
     assert resumed_history["dice_retain_train"].notna().tolist() == [False, True, False]
     pd.testing.assert_series_equal(resumed_history["train_loss"], history["train_loss"])
+
+
+def test_a_killed_state_write_is_cleaned_up_by_the_next_one(tmp_path: Path, caplog) -> None:
+    """``kill -9`` during a state write leaves its temporary file; the next write removes it
+    (only a temporary file of this state written by a dead process of this host)."""
+    state = ResumeSettings(path=tmp_path / "state.pt", every=1, key="k")
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    own = temporary_path(state.path)
+    killed = own.with_name(own.name.replace(f"-{os.getpid()}-", f"-{child.pid}-"))
+    killed.write_bytes(b"half a state")
+    live = temporary_path(state.path)  # a running writer's: kept
+    live.write_bytes(b"being written")
+    with caplog.at_level("WARNING"):
+        _generic_run(1, state)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "state.pt"])
+    assert killed.name in caplog.text

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from med_unlearning.run_lock import LOCK_NAME, RunLock, RunLockedError, process_alive
+from med_unlearning.run_lock import (
+    LOCK_NAME,
+    UNREADABLE_GRACE_S,
+    RunLock,
+    RunLockedError,
+    process_alive,
+)
 
 
 def _dead_pid() -> int:
@@ -85,3 +91,38 @@ def test_the_lock_is_released_when_a_node_fails(
         with pytest.raises(RuntimeError, match="generator failed"):
             session.run(pipeline_names=["sample_data"])
     assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_a_lock_from_another_host_is_respected_never_taken_as_stale(tmp_path: Path) -> None:
+    """Two hosts on a shared mount: the other host's process cannot be checked from here, so
+    its lock stands even when a process with its pid does not exist on this host."""
+    pid = _dead_pid()
+    other = {"host": f"not-{socket.gethostname()}", "pid": pid, "started_at": "t"}
+    lock_file = tmp_path / LOCK_NAME
+    lock_file.write_text(json.dumps(other))
+    with pytest.raises(RunLockedError, match=rf"process {pid} on {other['host']}"):
+        RunLock(tmp_path).acquire()
+    assert json.loads(lock_file.read_text()) == other
+
+
+def test_release_leaves_a_lock_that_another_host_now_holds(tmp_path: Path) -> None:
+    lock = RunLock(tmp_path)
+    lock.acquire()
+    other = {"host": f"not-{socket.gethostname()}", "pid": os.getpid(), "started_at": "t"}
+    (tmp_path / LOCK_NAME).write_text(json.dumps(other))  # removed by hand, retaken there
+    lock.release()
+    assert json.loads((tmp_path / LOCK_NAME).read_text()) == other
+
+
+def test_an_unreadable_lock_is_stale_only_once_it_is_old(tmp_path: Path, caplog) -> None:
+    """A run killed between creating the lock file and writing its record leaves it empty."""
+    lock_file = tmp_path / LOCK_NAME
+    lock_file.write_text("")
+    with pytest.raises(RunLockedError, match=LOCK_NAME):
+        RunLock(tmp_path).acquire()  # may be a live run still writing it
+    old = lock_file.stat().st_mtime - UNREADABLE_GRACE_S - 5
+    os.utime(lock_file, (old, old))
+    with caplog.at_level(logging.WARNING), RunLock(tmp_path) as lock:
+        assert lock.held
+        assert json.loads(lock_file.read_text())["pid"] == os.getpid()
+    assert "no readable owner record" in caplog.text

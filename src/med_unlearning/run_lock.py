@@ -4,9 +4,29 @@ Two runs writing into one data tree at once would mix their outputs (a splits ta
 one, checkpoints from the other). :class:`RunLock` creates ``<data_root>/.med_unlearning.lock``
 atomically (``O_CREAT | O_EXCL``) holding the owner's host, pid and start time; a second run
 finds it and stops with :class:`RunLockedError` naming the lock file and its owner. The lock
-is removed when the run ends (also on error). A lock whose owner process is gone (a killed
-run on this host) is stale: it is replaced, with a warning. A lock from another host cannot
-be checked and is respected; delete the file by hand if that run is known to be over.
+is removed when the run ends (also on error).
+
+Stale locks. A lock whose owner ran on this host and whose process is gone (a killed run)
+is stale: it is replaced, with a warning. So is a lock file that holds no readable record
+and is older than :data:`UNREADABLE_GRACE_S` (a run killed between creating the file and
+writing its record; a live owner writes it within microseconds).
+
+What it protects, and what not:
+
+- Runs on one host (one process namespace): fully — a second run is refused while the first
+  lives, and a dead run's lock is replaced.
+- Runs on two hosts sharing the data root over a network mount: a lock written by another
+  host is always respected, never taken as stale (its process cannot be checked from here),
+  so the second host's run is refused. A run that *crashed* on the other host leaves a lock
+  this host cannot judge: delete the file by hand once that run is known to be over. This
+  relies on the mount creating files atomically with ``O_EXCL`` (local disks and NFSv3+ do;
+  some FUSE and object-store mounts do not, and then two hosts can both take the lock).
+- Containers that share a data root and report the *same* host name while having separate
+  process namespaces look like one host: a live run in another container may be taken for
+  a dead one and its lock replaced. Give such containers distinct host names (Docker's
+  default) or separate data roots.
+- Only local paths are locked; ``data_root`` must be a directory of this machine's
+  filesystem (a mounted network share counts), not an fsspec URL.
 """
 
 from __future__ import annotations
@@ -15,16 +35,19 @@ import json
 import logging
 import os
 import socket
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOCK_NAME", "RunLock", "RunLockedError", "process_alive"]
+__all__ = ["LOCK_NAME", "UNREADABLE_GRACE_S", "RunLock", "RunLockedError", "process_alive"]
 
 logger = logging.getLogger(__name__)
 
 #: The lock file's name under the data root.
 LOCK_NAME = ".med_unlearning.lock"
+#: Seconds after which a lock file without a readable record counts as stale.
+UNREADABLE_GRACE_S = 60.0
 
 
 class RunLockedError(RuntimeError):
@@ -69,6 +92,16 @@ class RunLock:
             return {}
         return owner if isinstance(owner, dict) else {}
 
+    def _unreadable_and_old(self, owner: dict[str, Any]) -> bool:
+        """A lock file without a readable owner record, untouched for a while."""
+        if owner.get("pid") is not None or owner.get("host") is not None:
+            return False
+        try:
+            age = time.time() - self.path.stat().st_mtime
+        except OSError:
+            return False
+        return age > UNREADABLE_GRACE_S
+
     def acquire(self) -> None:
         """Take the lock, replacing a stale one.
 
@@ -92,6 +125,14 @@ class RunLock:
                     logger.warning(
                         "Removing stale run lock %s (process %s is gone): %s",
                         self.path, owner.get("pid"), owner,
+                    )
+                    self.path.unlink(missing_ok=True)
+                    continue
+                if self._unreadable_and_old(owner):
+                    logger.warning(
+                        "Removing stale run lock %s: it holds no readable owner record and is "
+                        "older than %.0fs (a run killed while taking the lock)",
+                        self.path, UNREADABLE_GRACE_S,
                     )
                     self.path.unlink(missing_ok=True)
                     continue

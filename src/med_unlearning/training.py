@@ -47,6 +47,7 @@ from med_unlearning.distributed import (
     sync_buffers,
     wrap_model,
 )
+from med_unlearning.io.checkpoint import stale_temporaries, temporary_path
 
 __all__ = [
     "LoopSettings",
@@ -92,7 +93,9 @@ class ResumeSettings:
     The state holds the model, optimiser, scheduler and AMP scaler states, the RNG states
     (torch CPU/CUDA, numpy, python, the loader's shuffling generator), the epoch and the
     history so far; it is written atomically (temporary file + ``os.replace``) and read
-    with ``torch.load(weights_only=True)``. A resumed run ends with the same weights as an
+    with ``torch.load(weights_only=True)``; a temporary file a killed run left next to it is
+    removed, with a warning, by the next write (only one this host's dead process named for
+    this state file). A resumed run ends with the same weights as an
     uninterrupted one (on CPU; on CUDA up to non-deterministic kernels).
     """
 
@@ -667,7 +670,10 @@ def _save_resume_state(
         "wall_time_s": float(wall_time_s),
         **state,
     }
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    for leftover in stale_temporaries(path.parent, path.name):
+        logger.warning("Removing %s: a killed run's unfinished write of %s", leftover, path)
+        leftover.unlink(missing_ok=True)
+    temporary = temporary_path(path)
     try:
         torch.save(payload, temporary)
         os.replace(temporary, path)

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-from pathlib import PurePosixPath
+from datetime import datetime
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import fsspec
 from kedro.io import AbstractVersionedDataset
-from kedro.io.core import DatasetError, Version, get_filepath_str, get_protocol_and_path
+from kedro.io.core import (
+    VERSION_FORMAT,
+    DatasetError,
+    Version,
+    get_filepath_str,
+    get_protocol_and_path,
+)
 
 from med_unlearning.datasets._common import JSONPreview
 from med_unlearning.io.checkpoint import (
@@ -20,6 +27,7 @@ from med_unlearning.io.checkpoint import (
     load_checkpoint,
     read_checkpoint_metadata,
     save_checkpoint,
+    stale_temporaries,
 )
 
 __all__ = ["ModelCheckpointDataset"]
@@ -33,7 +41,15 @@ class ModelCheckpointDataset(AbstractVersionedDataset[ModelCheckpoint, ModelChec
     Loading never unpickles (safetensors holds raw tensors), and checks the stored content
     hash. Local saves go to a temporary file renamed over the target. With
     ``versioned: true`` every save lands in ``<filepath>/<timestamp>/<name>`` and loads pick
-    the latest version (or the one given with ``--load-versions``):
+    the latest version (or the one given with ``--load-versions``); a version folder holding
+    no checkpoint file is never picked.
+
+    An interrupted local save leaves nothing behind: a failed write removes its temporary
+    file and the version folder it created. What a *killed* writer leaves (its temporary
+    file, an empty version folder) is removed, with a warning, by the next save of this
+    dataset — only temporary files named for this checkpoint by a process of this host that
+    no longer runs (see :func:`~med_unlearning.io.checkpoint.stale_temporaries`), and
+    version folders that are empty; nothing else is touched:
 
     .. code-block:: yaml
 
@@ -91,11 +107,41 @@ class ModelCheckpointDataset(AbstractVersionedDataset[ModelCheckpoint, ModelChec
             )
         save_path = get_filepath_str(self._get_save_path(), self._protocol)
         if self._protocol == "file":
-            save_checkpoint(save_path, data)
+            self._remove_leftovers()
+            folder_existed = Path(save_path).parent.exists()
+            try:
+                save_checkpoint(save_path, data)
+            except BaseException:
+                if self._version is not None and not folder_existed:
+                    _remove_if_empty(Path(save_path).parent)
+                raise
         else:
             with self._fs.open(save_path, "wb") as stream:
                 stream.write(checkpoint_to_bytes(data))
         self._fs.invalidate_cache(get_filepath_str(self._filepath, self._protocol))
+
+    def _remove_leftovers(self) -> None:
+        """Remove what killed saves of this checkpoint left (see the class docstring)."""
+        target = Path(get_filepath_str(self._filepath, self._protocol))
+        if self._version is None:
+            folders = [target.parent]
+        elif target.is_dir():
+            folders = [entry for entry in target.iterdir() if entry.is_dir()]
+        else:
+            folders = []
+        for folder in folders:
+            for leftover in stale_temporaries(folder, target.name):
+                logger.warning(
+                    "Removing %s: an interrupted save of %s left it (its process is gone)",
+                    leftover, target,
+                )
+                leftover.unlink(missing_ok=True)
+            if self._version is not None and _is_version_name(folder.name):
+                if _remove_if_empty(folder):
+                    logger.warning(
+                        "Removed the empty version folder %s of %s (an interrupted save)",
+                        folder, target,
+                    )
 
     def _exists(self) -> bool:
         try:
@@ -124,3 +170,20 @@ class ModelCheckpointDataset(AbstractVersionedDataset[ModelCheckpoint, ModelChec
         else:
             record = json.loads(self.load().metadata.to_json())
         return JSONPreview(json.dumps(record, indent=2, sort_keys=True))
+
+
+def _is_version_name(name: str) -> bool:
+    try:
+        datetime.strptime(name, VERSION_FORMAT)
+    except ValueError:
+        return False
+    return True
+
+
+def _remove_if_empty(folder: Path) -> bool:
+    """Remove ``folder`` if it exists and holds nothing; whether it was removed."""
+    try:
+        folder.rmdir()
+    except OSError:  # not empty, gone, or not ours to remove
+        return False
+    return True

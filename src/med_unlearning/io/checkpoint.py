@@ -8,7 +8,12 @@ the model's tensors and, in the safetensors header's ``__metadata__`` (a str-to-
   a damaged file is caught.
 
 Loading can never run code (safetensors holds raw tensors only). Writing goes to a
-temporary file that is renamed over the target when complete.
+temporary file next to the target, ``.<name>.<host tag>-<pid>-<token>.tmp``, that is renamed
+over the target when complete and removed if the write fails. A process killed mid-write
+(``SIGKILL``, power loss) cannot remove it: :func:`stale_temporaries` finds such files of
+one target whose writer is gone (same host, process no longer running), so the next save
+can remove them. A file of another host's writer is never counted as stale (its process
+cannot be checked), nor is any file not named like this.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
+import socket
 import struct
 import uuid
 from collections.abc import Mapping
@@ -31,6 +38,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
+
+from med_unlearning.run_lock import process_alive
 
 __all__ = [
     "HASH_KEY",
@@ -45,7 +54,9 @@ __all__ = [
     "load_checkpoint",
     "read_checkpoint_metadata",
     "save_checkpoint",
+    "stale_temporaries",
     "state_dict_hash",
+    "temporary_path",
 ]
 
 #: Key of the metadata JSON in the safetensors header's ``__metadata__``.
@@ -250,16 +261,51 @@ def checkpoint_to_bytes(checkpoint: ModelCheckpoint) -> bytes:
     return save_safetensors_bytes(tensors, metadata=header)
 
 
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{12}\.tmp$")
+
+
+def _host_tag() -> str:
+    """This host's name as 8 hex digits (any host name fits in a file name)."""
+    return hashlib.sha256(socket.gethostname().encode("utf-8")).hexdigest()[:8]
+
+
+def temporary_path(path: str | os.PathLike) -> Path:
+    """A fresh temporary file name for writing ``path``, naming this host and process."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+
+
+def stale_temporaries(folder: str | os.PathLike, name: str) -> list[Path]:
+    """Temporary files of :func:`save_checkpoint` for target ``name`` in ``folder`` whose
+    writer is gone: written on this host by a process that no longer runs (sorted).
+
+    A running writer's file, another host's file and any file not named by
+    :func:`temporary_path` for ``name`` are never included.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = []
+    for entry in folder.iterdir():
+        match = _TEMPORARY.match(entry.name)
+        if match is None or match["name"] != name or not entry.is_file():
+            continue
+        if match["host"] == _host_tag() and not process_alive(int(match["pid"])):
+            stale.append(entry)
+    return sorted(stale)
+
+
 def save_checkpoint(path: str | os.PathLike, checkpoint: ModelCheckpoint) -> None:
     """Write a checkpoint as a ``.safetensors`` file, atomically.
 
-    The bytes go to a temporary file next to ``path`` that is renamed over it once
-    complete, so an interrupted save leaves any previous file intact.
+    The bytes go to a temporary file next to ``path`` (:func:`temporary_path`) that is
+    renamed over it once complete, so an interrupted save leaves any previous file intact;
+    a failed write removes its temporary file.
     """
     path = Path(path)
     payload = checkpoint_to_bytes(checkpoint)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    temporary = temporary_path(path)
     try:
         with open(temporary, "wb") as stream:
             stream.write(payload)
