@@ -45,3 +45,14 @@ def test_local_data_roots_are_accepted(root) -> None:
 
     require_local_data_root(root)
 
+
+def test_mlflow_telemetry_is_off_in_kedro_sessions(kedro_session) -> None:
+    """MLflow would contact its telemetry servers on import; settings.py turns that off."""
+    import os
+
+    with kedro_session() as session:
+        session.load_context()
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    from mlflow.telemetry.client import get_telemetry_client
+
+    assert get_telemetry_client() is None
