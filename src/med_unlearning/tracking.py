@@ -149,7 +149,7 @@ class MlflowTrackingHooks:
     """kedro-mlflow's run for each ``kedro run``, plus nested runs per model (see module).
 
     kedro-mlflow's own hook is disabled in ``settings.py``; this one drives it when tracking
-    is on, and leaves MLflow alone (nothing imported, nothing written) when it is off.
+    is on, and leaves MLflow alone (no store, no experiment, no file) when it is off.
     """
 
     def __init__(self) -> None:
@@ -196,18 +196,19 @@ class MlflowTrackingHooks:
         self._options = TrackingOptions.model_validate(conf.pop("med_unlearning", None) or {})
         switch = switch_from_env(os.environ.get(ENV_SWITCH))
         enabled = self._options.enabled if switch is None else switch
+        from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
+
+        config = KedroMlflowConfig.model_validate(conf)
+        # kedro-mlflow's CLI (`kedro mlflow ui`) reads the configuration from the context.
+        context.__setattr__("mlflow", config)
         if not enabled or not is_main_process(distributed_context("cpu")):
             logger.info("MLflow tracking is off (mlflow.yml med_unlearning.enabled / %s)",
                         ENV_SWITCH)
             return
 
-        from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
         from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 
-        config = KedroMlflowConfig.model_validate(conf)
         config.setup(context)  # tracking URI, experiment (created if new), autologging off
-        # kedro-mlflow's CLI (`kedro mlflow ui`) reads the configuration from the context.
-        context.__setattr__("mlflow", config)
         self._km = MlflowHook()
         self._km.mlflow_config = config
         self._km._already_active_mlflow = False
