@@ -13,6 +13,8 @@ import pytest
 PROJECT_PATH = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+# Before anything imports mlflow (some tests import kedro-mlflow's plugin before settings.py).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 

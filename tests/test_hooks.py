@@ -46,13 +46,19 @@ def test_local_data_roots_are_accepted(root) -> None:
     require_local_data_root(root)
 
 
-def test_mlflow_telemetry_is_off_in_kedro_sessions(kedro_session) -> None:
-    """MLflow would contact its telemetry servers on import; settings.py turns that off."""
+def test_mlflow_telemetry_is_off_in_kedro_sessions(kedro_session, monkeypatch) -> None:
+    """MLflow would contact its telemetry servers; settings.py turns that off, also when
+    mlflow was imported (and its telemetry client made) before the session started."""
     import os
 
+    from mlflow.telemetry import client as telemetry
+
+    from med_unlearning.tracking import mlflow_environment_defaults
+
+    monkeypatch.delenv("MLFLOW_DISABLE_TELEMETRY")
+    monkeypatch.setattr(telemetry, "_MLFLOW_TELEMETRY_CLIENT", object())  # a client exists
     with kedro_session() as session:
         session.load_context()
+    mlflow_environment_defaults()  # what settings.py runs when the project is configured
     assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
-    from mlflow.telemetry.client import get_telemetry_client
-
-    assert get_telemetry_client() is None
+    assert telemetry.get_telemetry_client() is None

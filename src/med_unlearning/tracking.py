@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -67,6 +68,10 @@ def mlflow_environment_defaults() -> None:
     the environment wins."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    if "mlflow" in sys.modules:  # imported earlier by something else: drop its client now
+        from mlflow.telemetry.client import set_telemetry_client
+
+        set_telemetry_client()  # re-reads the environment; None when telemetry is disabled
 
 
 class TrackingOptions(BaseModel):
