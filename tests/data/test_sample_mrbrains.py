@@ -221,11 +221,117 @@ def test_default_study_holds_out_test_and_validation_subjects_from_every_model()
     assert len(test) >= 4 and len(val) >= 2 and (test | val) <= set(ids)
     assert set(ids) - test - val == set(MRBRAINS18_TRAINING_IDS)
 
-    metadata = pd.DataFrame({"subject_id": ids, "has_segmentation": True})
+    cohorts = MRBrainSSampleParams.model_validate(sample["mrbrains"]).cohorts
+    metadata = pd.DataFrame({
+        "subject_id": ids, "has_segmentation": True,
+        "description": [cohorts.cohort_of(i) for i in ids],
+    })  # fmt: skip
     roles = split_subjects(metadata, params).set_index("subject_id")["role"]
     assert set(roles.loc[sorted(test)]) == {RETAIN_TEST}
     assert set(roles.loc[sorted(val)]) == {RETAIN_VAL}
-    assert roles.loc["070"] == FORGET_TRAIN
+    # The default request forgets the two second-scanner subjects (>= 2: subject-level CIs).
+    assert set(roles[roles == FORGET_TRAIN].index) == {"070", "148"}
     for manifest in make_training_manifests(split_subjects(metadata, params)):
         assert not (test | val) & set(manifest["subject_ids"]), manifest["model"]
         assert manifest["subject_ids"]
+
+
+# --- request kinds (issue 17): lesion load, second scanner, anatomical outlier -------------
+
+_KINDS = {
+    "lesion_load": {"subject_ids": ["5"]},
+    "second_scanner": {"subject_ids": ["070", "148"]},
+    "anatomical_outlier": {"subject_ids": ["14"]},
+}
+
+
+def _kind_subjects(cohorts: dict | None) -> dict[str, dict[str, np.ndarray]]:
+    params = MRBrainSSampleParams.model_validate({
+        "num_subjects": 7, "shape": [48, 48, 12], **({"cohorts": cohorts} if cohorts else {}),
+    })  # fmt: skip
+    out = {}
+    for plan in plan_mrbrains_sample(params, seed=3):
+        volumes = generate_mrbrains_subject(plan, params)
+        out[plan.subject_id] = {
+            "descrip": volumes["pre/T1"].header["descrip"].item().decode(),
+            **arrays(volumes),
+        }
+    return out
+
+
+@pytest.fixture(scope="module")
+def kind_subjects() -> dict[str, dict[str, np.ndarray]]:
+    return _kind_subjects(_KINDS)
+
+
+def test_each_kind_is_named_in_the_header(kind_subjects) -> None:
+    kinds = {subject: volumes["descrip"] for subject, volumes in kind_subjects.items()}
+    assert kinds == {
+        "1": "typical", "4": "typical", "5": "lesion_load", "7": "typical",
+        "14": "anatomical_outlier", "070": "second_scanner", "148": "second_scanner",
+    }  # fmt: skip
+
+
+def test_lesion_load_subject_has_far_more_lesion_voxels(kind_subjects) -> None:
+    lesions = {s: int((v["segm"] == 4).sum()) for s, v in kind_subjects.items()}
+    others = [n for s, n in lesions.items() if s != "5"]
+    assert lesions["5"] > 3 * max(others)
+
+
+def test_anatomical_outlier_has_far_larger_ventricles(kind_subjects) -> None:
+    ventricles = {s: int((v["segm"] == 6).sum()) for s, v in kind_subjects.items()}
+    assert ventricles["14"] > 3 * max(n for s, n in ventricles.items() if s != "14")
+
+
+def test_second_scanner_has_another_t1_contrast(kind_subjects) -> None:
+    def contrast(volumes) -> tuple[float, float]:
+        t1, labels = volumes["pre/T1"], volumes["segm"]
+        wm = float(t1[labels == 3].mean())
+        return float(t1[labels == 1].mean()) / wm, float(t1[labels == 5].mean()) / wm
+
+    gm_wm = {s: contrast(v) for s, v in kind_subjects.items()}
+    for scanner_b in ("070", "148"):
+        for typical in ("1", "4", "7"):
+            assert gm_wm[scanner_b][0] > gm_wm[typical][0] + 0.1   # less grey/white contrast
+            assert gm_wm[scanner_b][1] > gm_wm[typical][1] + 0.1   # brighter CSF
+
+
+def test_kinds_leave_typical_subjects_unchanged(kind_subjects) -> None:
+    plain = _kind_subjects(None)
+    for subject in ("1", "4", "7"):
+        for part in SUBJECT_PARTS:
+            np.testing.assert_array_equal(plain[subject][part], kind_subjects[subject][part])
+    assert not np.array_equal(plain["070"]["pre/T1"], kind_subjects["070"]["pre/T1"])
+    assert plain["070"]["descrip"] == "typical"
+
+
+def test_kinds_reach_the_metadata_table_and_a_forget_request() -> None:
+    from med_unlearning.data.metadata import build_mrbrains_metadata
+    from med_unlearning.data.splits import FORGET_TRAIN
+    from med_unlearning.params.segmentation import SegmentationParams
+    from med_unlearning.pipelines.segmentation.nodes import split_subjects
+
+    params = MRBrainSSampleParams.model_validate(
+        {"num_subjects": 9, "shape": [16, 16, 4], "cohorts": _KINDS,
+         "subject_ids": [*MRBRAINS18_TRAINING_IDS, "2", "3"]}
+    )  # fmt: skip
+    metadata = build_mrbrains_metadata(lazy_mrbrains_sample(params, seed=0), None)
+    kinds = dict(zip(metadata["subject_id"], metadata["description"], strict=True))
+    assert kinds["070"] == kinds["148"] == "second_scanner" and kinds["2"] == "typical"
+    for kind, expected in (("second_scanner", {"070", "148"}), ("lesion_load", {"5"}),
+                           ("anatomical_outlier", {"14"})):
+        split = SegmentationParams.model_validate({"split": {
+            "forget": {"by": "column", "column": "description", "values": [kind]},
+            "test_subject_ids": ["2", "3"], "val_subject_ids": [],
+        }})  # fmt: skip
+        roles = split_subjects(metadata, split).set_index("subject_id")["role"]
+        assert set(roles[roles == FORGET_TRAIN].index) == expected, kind
+
+
+def test_kind_subjects_must_exist_and_be_disjoint() -> None:
+    with pytest.raises(ValidationError, match="not generated subjects"):
+        MRBrainSSampleParams.model_validate({"cohorts": {"lesion_load": {"subject_ids": ["99"]}}})
+    with pytest.raises(ValidationError, match="in both lesion_load and second_scanner"):
+        MRBrainSSampleParams.model_validate({"cohorts": {
+            "lesion_load": {"subject_ids": ["5"]}, "second_scanner": {"subject_ids": ["5"]},
+        }})  # fmt: skip

@@ -57,3 +57,27 @@ def test_study_tables_add_null_check_and_recommendation_tables() -> None:
     assert set(null["method"]) == {"oracle", "zero_filled"}
     assert (membership["calibration"] == "reference").all()
     assert "no validation data" in recommendations.iloc[0]["reason"]
+
+
+def test_memorisation_tables_node_gives_gaps_and_label_changes() -> None:
+    """The evaluation node behind generalisation_gap.csv / forget_label_change.csv."""
+    import pandas as pd
+
+    from med_unlearning.params.evaluation import EvaluationParams
+    from med_unlearning.pipelines.evaluation.nodes import memorisation_tables
+
+    rows = []
+    for method, forget in (("original", 0.8), ("oracle", 0.4), ("noisy_label", 0.45)):
+        for set_name, ids, value in (("retain", "abc", 0.8), ("forget", "de", forget),
+                                     ("test", "fghi", 0.5)):  # fmt: skip
+            for index, item in enumerate(ids):
+                for metric in ("dice_mean", "dice_wm_lesions"):
+                    rows.append({"task": "segmentation", "method": method, "set": set_name,
+                                 "item_id": item, "metric": metric,
+                                 "value": value + 0.01 * index, "higher_is_better": True})
+    params = EvaluationParams.model_validate({"statistics": {"n_resamples": 100}})
+    gaps, labels = memorisation_tables(pd.DataFrame(rows), params)
+    assert set(gaps["model"]) == {"original", "oracle"}
+    assert (gaps["task"] == "segmentation").all() and gaps["low"].notna().all()
+    assert set(labels["method"]) == {"oracle", "noisy_label"}
+    assert set(labels["label"]) == {"wm_lesions"}

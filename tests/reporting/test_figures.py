@@ -224,3 +224,14 @@ def test_epoch_horizon_bars(summary: pd.DataFrame, tmp_path: Path) -> None:
 def test_epoch_horizon_bars_without_epochs_is_a_note(summary: pd.DataFrame) -> None:
     figure = epoch_horizon_bars(summary, "recon", [("retain_test", "ssim")])
     assert len(figure.axes) == 1 and "epoch horizon" in _texts(figure)
+
+
+def test_epoch_horizon_bars_show_the_bootstrap_intervals(summary: pd.DataFrame) -> None:
+    """Error bars are each bar's 95 % interval (asymmetric), not ± std."""
+    from med_unlearning.reporting.figures import _interval_bars
+
+    selected = pd.DataFrame({"mean": [0.5, 0.4], "std": [0.1, 0.1],
+                             "ci_low": [0.45, np.nan], "ci_high": [0.6, np.nan]})  # fmt: skip
+    np.testing.assert_allclose(_interval_bars(selected), [[0.05, 0.1], [0.1, 0.1]])
+    figure = epoch_horizon_bars(summary, "segmentation", [("forget", "dice_mean")])
+    assert figure.axes[0].containers  # the bars carry their error bars

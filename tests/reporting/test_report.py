@@ -311,3 +311,46 @@ def test_the_answer_says_whether_the_attack_can_detect_the_originals_members() -
     assert powerless is not None and "cannot show forgetting" in powerless
     assert _power_sentence(table(0.7, 0.95), "segmentation", "original") is None
     assert _power_sentence(None, "recon", "original") is None
+
+
+def _memorisation_report(results: pd.DataFrame) -> str:
+    from med_unlearning.metrics.memorisation import forget_label_changes, generalisation_gaps
+
+    params = EvaluationParams.model_validate({"membership": {"n_splits": 2}})
+    tables = evaluate_study(results, params, expected_methods=EXPECTED)
+    memorisation = {
+        "gaps": generalisation_gaps(results, n_resamples=200),
+        "labels": forget_label_changes(results, n_resamples=200),
+    }
+    markdown, _ = render_report(build_report_context(
+        tables, params, protocol={}, expected_methods=EXPECTED, memorisation=memorisation,
+    ))  # fmt: skip
+    return markdown
+
+
+def test_report_warns_when_a_request_has_nothing_to_forget() -> None:
+    """_results(): the original is as good on its forget and training subjects as on unseen
+    ones (no gap), so the report warns, in the answer and in the segmentation section."""
+    markdown = _memorisation_report(_results())
+    section = markdown.split("## Task: segmentation", 1)[1]
+    assert "Generalisation gaps (Dice)" in section
+    assert "Warning: The original shows no generalisation gap" in section
+    assert "Warning: The original does not measurably segment its forget subject(s)" in section
+    assert "Warning: The original shows no generalisation gap" in _answer(markdown, "segmentation")
+    assert "Task: recon" in markdown and "Warning" not in markdown.split("## Task: recon")[1].split(
+        "## Task: segmentation")[0]
+
+
+def test_report_shows_gaps_and_per_label_change_without_warning_when_memorised() -> None:
+    results = _results()
+    seg = results["task"] == "segmentation"
+    memorised = seg & results["set"].isin(["retain", "forget"]) & (results["method"] == "original")
+    results.loc[memorised, "value"] += 0.2
+    forget_dice = seg & (results["set"] == "forget") & (results["metric"] == "dice_mean")
+    lesions = results[forget_dice].assign(metric="dice_wm_lesions")
+    markdown = _memorisation_report(pd.concat([results, lesions], ignore_index=True))
+    section = markdown.split("## Task: segmentation", 1)[1]
+    assert "Warning" not in section
+    assert "| original | trained − unseen |" in section
+    assert "Per-label Dice change on the forget subjects" in section
+    assert "| to forget (original − oracle) |" in section

@@ -65,7 +65,7 @@ FASTMRI_COLUMNS = (
 )
 MRBRAINS_COLUMNS = (
     "subject_id", "modalities", "has_T1", "has_IR", "has_FLAIR", "has_segmentation",
-    "shape_x", "shape_y", "shape_z", "spacing_x", "spacing_y", "spacing_z",
+    "shape_x", "shape_y", "shape_z", "spacing_x", "spacing_y", "spacing_z", "description",
 )
 
 
@@ -258,6 +258,7 @@ def build_mrbrains_metadata(
             "subject_id": str, "has_T1": bool, "has_IR": bool, "has_FLAIR": bool,
             "has_segmentation": bool, "shape_x": "int64", "shape_y": "int64", "shape_z": "int64",
             "spacing_x": "float64", "spacing_y": "float64", "spacing_z": "float64",
+            "description": str,
         }
     )
     return join_user_metadata(table, user_table, "subject_id")
@@ -300,7 +301,20 @@ def _mrbrains_row(
         "has_segmentation": files.segmentation is not None,
         "shape_x": shape[0], "shape_y": shape[1], "shape_z": shape[2],
         "spacing_x": spacing[0], "spacing_y": spacing[1], "spacing_z": spacing[2],
+        "description": _header_description(reference_image),
     }
+
+
+def _header_description(image: nib.Nifti1Image) -> str:
+    """The NIfTI ``descrip`` header field as text (``""`` when unset or unreadable)."""
+    try:
+        raw = image.header["descrip"]
+    except (KeyError, TypeError):
+        return ""
+    value = raw.item() if hasattr(raw, "item") else raw
+    if isinstance(value, bytes):
+        value = value.decode("ascii", errors="replace")
+    return str(value).strip("\x00 ").strip()
 
 
 def join_user_metadata(

@@ -7,12 +7,22 @@ tissue intensities of each sequence, with per-subject intensity variation, a par
 blur, a smooth multiplicative bias field per sequence and Rician noise. Images are float32,
 labels uint8, and every volume carries an RAS affine with the MRBrainS18 voxel spacing.
 
+Some subjects can be of a kind that real erasure requests name (``sample_data.mrbrains.
+cohorts``): a heavy white-matter lesion load (label 4), a second scanner (another T1
+contrast, stronger bias field, more noise, coarser resolution) or an anatomical outlier
+(enlarged ventricles, atrophy, strong deformation). Each image's NIfTI ``descrip`` header
+field names the subject's kind (``typical``, ``lesion_load``, ``second_scanner``,
+``anatomical_outlier``); the metadata table reads it into its ``description`` column, so a
+forget request can select a kind (``segmentation.split.forget: {by: column, column:
+description, values: [second_scanner]}``).
+
 A subject's randomness derives from the seed and its id only, so adding subjects never
 changes existing ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable
@@ -24,6 +34,7 @@ from scipy import ndimage
 
 from med_unlearning.data.phantoms import (
     CEREBELLUM_CENTRE,
+    Blob,
     BrainAnatomy,
     BrainTissue,
     RandomWaveField,
@@ -33,12 +44,13 @@ from med_unlearning.data.phantoms import (
     fov_grid,
     smooth_noise,
 )
-from med_unlearning.params.sample_data import MRBrainSSampleParams
+from med_unlearning.params.sample_data import MRBrainSSampleParams, SecondScannerParams
 
 __all__ = [
     "MODALITY_CONTRASTS",
     "MRBRAINS18_LABELS",
     "REQUIRED_LABELS",
+    "SECOND_SCANNER_CONTRASTS",
     "SUBJECT_PARTS",
     "SampleSubjectPlan",
     "generate_mrbrains_subject",
@@ -98,6 +110,30 @@ MODALITY_CONTRASTS: dict[str, dict[int, float]] = {
         _T.CORTICAL_GM: 420, _T.BASAL_GANGLIA: 400, _T.WHITE_MATTER: 330, _T.WM_LESION: 750,
         _T.CSF: 40, _T.VENTRICLE: 35, _T.CEREBELLAR_GM: 400, _T.CEREBELLAR_WM: 330,
         _T.BRAINSTEM: 360, _T.INFARCTION: 120, _T.OTHER: 500, _T.SKULL: 30, _T.DIPLOE: 300,
+        _T.SCALP: 350,
+    },
+}  # fmt: skip
+
+#: The second scanner's contrasts (``cohorts.second_scanner``): a 1.5 T-like T1 with low
+#: grey/white contrast and bright CSF, a T1-IR with a weaker inversion (CSF not nulled) and
+#: a FLAIR with less lesion conspicuity. Only the ratios matter (volumes are z-scored).
+SECOND_SCANNER_CONTRASTS: dict[str, dict[int, float]] = {
+    "pre/T1": {
+        _T.CORTICAL_GM: 560, _T.BASAL_GANGLIA: 590, _T.WHITE_MATTER: 640, _T.WM_LESION: 560,
+        _T.CSF: 330, _T.VENTRICLE: 320, _T.CEREBELLAR_GM: 560, _T.CEREBELLAR_WM: 630,
+        _T.BRAINSTEM: 610, _T.INFARCTION: 380, _T.OTHER: 450, _T.SKULL: 120, _T.DIPLOE: 560,
+        _T.SCALP: 620,
+    },
+    "pre/reg_IR": {
+        _T.CORTICAL_GM: 380, _T.BASAL_GANGLIA: 420, _T.WHITE_MATTER: 600, _T.WM_LESION: 420,
+        _T.CSF: 150, _T.VENTRICLE: 140, _T.CEREBELLAR_GM: 390, _T.CEREBELLAR_WM: 590,
+        _T.BRAINSTEM: 560, _T.INFARCTION: 180, _T.OTHER: 300, _T.SKULL: 60, _T.DIPLOE: 400,
+        _T.SCALP: 450,
+    },
+    "pre/FLAIR": {
+        _T.CORTICAL_GM: 430, _T.BASAL_GANGLIA: 410, _T.WHITE_MATTER: 380, _T.WM_LESION: 560,
+        _T.CSF: 90, _T.VENTRICLE: 80, _T.CEREBELLAR_GM: 420, _T.CEREBELLAR_WM: 380,
+        _T.BRAINSTEM: 390, _T.INFARCTION: 160, _T.OTHER: 480, _T.SKULL: 50, _T.DIPLOE: 300,
         _T.SCALP: 350,
     },
 }  # fmt: skip
@@ -213,21 +249,37 @@ def generate_mrbrains_subject(
         derive_rng(plan.seed, "mrbrains", plan.subject_id, stream)
         for stream in ("anatomy", "texture", "noise")
     )
+    cohorts = params.cohorts
+    cohort = cohorts.cohort_of(plan.subject_id)
+    lesion_load = cohort == "lesion_load"
     anatomy = draw_brain_anatomy(
         anatomy_rng,
         deformation=params.deformation,
-        lesion_count=params.lesions_per_subject,
+        lesion_count=(
+            cohorts.lesion_load.lesions_per_subject if lesion_load else params.lesions_per_subject
+        ),
         infarct_probability=params.rare_label_probability,
         other_probability=params.rare_label_probability,
     )
+    anatomy = _cohort_anatomy(anatomy, cohort, params)
     points = fov_grid(params.shape)
     tissues = _ensure_required_tissues(brain_tissue_map(anatomy, points), anatomy, points)
     affine = mrbrains_affine(params.shape, params.spacing_mm)
+    scanner: SecondScannerParams | None = (
+        cohorts.second_scanner if cohort == "second_scanner" else None
+    )
+    contrasts = SECOND_SCANNER_CONTRASTS if scanner else MODALITY_CONTRASTS
     # Partial-volume blur of the scanner's point-spread function, ~half a voxel.
-    blur = (0.5, 0.5, 0.35)
+    blur = (
+        (scanner.blur_voxels[0], scanner.blur_voxels[0], scanner.blur_voxels[1])
+        if scanner
+        else (0.5, 0.5, 0.35)
+    )
+    bias_strength = scanner.bias_field if scanner else params.bias_field
+    noise_level = scanner.noise_level if scanner else params.noise_level
 
     volumes: dict[str, nib.Nifti1Image] = {}
-    for part, contrast in MODALITY_CONTRASTS.items():
+    for part, contrast in contrasts.items():
         lookup = np.zeros(len(BrainTissue))
         gain = float(anatomy_rng.uniform(0.85, 1.15))
         for tissue, value in sorted(contrast.items()):
@@ -235,24 +287,49 @@ def generate_mrbrains_subject(
             lookup[int(tissue)] = value * gain * jitter
         texture = 1.0 + 0.04 * smooth_noise(texture_rng, params.shape, sigma=1.0)
         image = ndimage.gaussian_filter(lookup[tissues] * texture, sigma=blur)
-        image *= _bias_field(anatomy_rng, points, params.bias_field)
-        sigma = params.noise_level * lookup[BrainTissue.WHITE_MATTER]
+        image *= _bias_field(anatomy_rng, points, bias_strength)
+        sigma = noise_level * lookup[BrainTissue.WHITE_MATTER]
         image = _rician(image, sigma, noise_rng) if sigma > 0 else image
-        volumes[part] = _nifti(image.astype(np.float32), affine)
-    volumes["segm"] = _nifti(tissues_to_labels(tissues), affine)
+        volumes[part] = _nifti(image.astype(np.float32), affine, cohort)
+    volumes["segm"] = _nifti(tissues_to_labels(tissues), affine, cohort)
     logger.info(
-        "Sample MRBrainS18 subject %d/%d: %s (%s voxels, %d lesions)",
+        "Sample MRBrainS18 subject %d/%d: %s (%s voxels, %d lesions, %s)",
         plan.order + 1,
         plan.total,
         plan.subject_id,
         "x".join(str(size) for size in params.shape),
         len(anatomy.lesions),
+        cohort,
     )
     return volumes
 
 
-def _nifti(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
+def _cohort_anatomy(
+    anatomy: BrainAnatomy, cohort: str, params: MRBrainSSampleParams
+) -> BrainAnatomy:
+    """The subject's anatomy changed as its kind demands (lesion size, outlier shape)."""
+    if cohort == "lesion_load":
+        scale = params.cohorts.lesion_load.lesion_scale
+        lesions = tuple(
+            Blob(centre=blob.centre, radii=tuple(r * scale for r in blob.radii))  # type: ignore[arg-type]
+            for blob in anatomy.lesions
+        )
+        return dataclasses.replace(anatomy, lesions=lesions)
+    if cohort == "anatomical_outlier":
+        outlier = params.cohorts.anatomical_outlier
+        return dataclasses.replace(
+            anatomy,
+            ventricle_size=outlier.ventricle_size,
+            atrophy=outlier.atrophy,
+            deformation=outlier.deformation,
+        )
+    return anatomy
+
+
+def _nifti(data: np.ndarray, affine: np.ndarray, description: str = "") -> nib.Nifti1Image:
     image = nib.Nifti1Image(data, affine)
+    if description:
+        image.header["descrip"] = description.encode("ascii")
     image.header.set_xyzt_units("mm", "sec")
     image.set_qform(affine, code=1)
     image.set_sform(affine, code=1)

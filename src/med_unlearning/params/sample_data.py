@@ -19,7 +19,12 @@ __all__ = [
     "BrainSampleParams",
     "FastMRISampleParams",
     "KneeSampleParams",
+    "MRBRAINS_COHORTS",
+    "AnatomicalOutlierParams",
+    "LesionLoadParams",
+    "MRBrainSCohortsParams",
     "MRBrainSSampleParams",
+    "SecondScannerParams",
     "SampleDataParams",
 ]
 
@@ -125,6 +130,99 @@ class FastMRISampleParams(StrictModel):
         return value
 
 
+#: The kinds of sample subject a forget request can name (the ``description`` metadata
+#: column, written into each sample image's NIfTI ``descrip`` header field).
+MRBRAINS_COHORTS: tuple[str, ...] = (
+    "typical", "lesion_load", "second_scanner", "anatomical_outlier"
+)
+
+
+class LesionLoadParams(StrictModel):
+    """Subjects with a white-matter lesion load far above the others' (a pathology request).
+
+    Attributes:
+        subject_ids: the subjects of this kind.
+        lesions_per_subject: inclusive range of their lesion counts (label 4).
+        lesion_scale: factor on the lesions' radii (1 = the typical size).
+    """
+
+    subject_ids: list[ItemId] = Field(default_factory=list)
+    lesions_per_subject: tuple[int, int] = (20, 28)
+    lesion_scale: float = Field(default=1.4, gt=0.0, le=3.0)
+
+
+class SecondScannerParams(StrictModel):
+    """Subjects acquired on another scanner / site (a device request).
+
+    Their images use :data:`~med_unlearning.data.sample_mrbrains.SECOND_SCANNER_CONTRASTS`
+    (a 1.5 T-like T1 with low grey/white contrast and bright CSF), a stronger bias field,
+    more noise and a coarser point-spread function (lower resolution resampled onto the
+    same grid, as scanners reconstruct). Anatomy is drawn as for every subject.
+
+    Attributes:
+        subject_ids: the subjects of this kind.
+        noise_level: Rician noise relative to white matter (replaces the sample's).
+        bias_field: bias-field amplitude (replaces the sample's).
+        blur_voxels: partial-volume blur (Gaussian sigma, voxels) in-plane and through-plane;
+            the first scanner's is 0.5 / 0.35.
+    """
+
+    subject_ids: list[ItemId] = Field(default_factory=list)
+    noise_level: float = Field(default=0.05, ge=0.0, le=1.0)
+    bias_field: float = Field(default=0.3, ge=0.0, lt=1.0)
+    blur_voxels: tuple[float, float] = (1.0, 0.5)
+
+
+class AnatomicalOutlierParams(StrictModel):
+    """Subjects whose anatomy lies outside the others' range (an outlier request).
+
+    Attributes:
+        subject_ids: the subjects of this kind.
+        ventricle_size: relative ventricle size (typical subjects: 0.85-1.2).
+        atrophy: 0..1, widens sulci and ventricles (typical: uniform 0..1).
+        deformation: amplitude of the smooth deformation (typical: the sample's 0.04).
+    """
+
+    subject_ids: list[ItemId] = Field(default_factory=list)
+    ventricle_size: float = Field(default=2.0, gt=0.0, le=4.0)
+    atrophy: float = Field(default=1.0, ge=0.0, le=1.0)
+    deformation: float = Field(default=0.1, ge=0.0, le=0.3)
+
+
+class MRBrainSCohortsParams(StrictModel):
+    """Which sample subjects are of which kind; every other subject is ``typical``.
+
+    Attributes:
+        lesion_load: heavy white-matter lesion load.
+        second_scanner: another scanner's contrast, bias, noise and resolution.
+        anatomical_outlier: enlarged ventricles, atrophy, strong deformation.
+    """
+
+    lesion_load: LesionLoadParams = Field(default_factory=LesionLoadParams)
+    second_scanner: SecondScannerParams = Field(default_factory=SecondScannerParams)
+    anatomical_outlier: AnatomicalOutlierParams = Field(default_factory=AnatomicalOutlierParams)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> MRBrainSCohortsParams:
+        seen: dict[str, str] = {}
+        for kind in MRBRAINS_COHORTS[1:]:
+            for subject in getattr(self, kind).subject_ids:
+                if subject in seen:
+                    raise ValueError(
+                        f"subject {subject!r} is in both {seen[subject]} and {kind}; a "
+                        "subject has one kind"
+                    )
+                seen[subject] = kind
+        return self
+
+    def cohort_of(self, subject_id: str) -> str:
+        """The kind of ``subject_id`` (``typical`` when no kind lists it)."""
+        for kind in MRBRAINS_COHORTS[1:]:
+            if subject_id in getattr(self, kind).subject_ids:
+                return kind
+        return "typical"
+
+
 class MRBrainSSampleParams(StrictModel):
     """MRBrainS18-layout subjects (T1, T1-IR, FLAIR and a label map) of brain phantoms.
 
@@ -143,6 +241,8 @@ class MRBrainSSampleParams(StrictModel):
         lesions_per_subject: inclusive range of white-matter lesion counts (label 4).
         rare_label_probability: chance that a subject has an infarction (9) and, separately,
             an "other" finding (10); these labels are masked out by the evaluation.
+        cohorts: subjects of the kinds real erasure requests name (lesion load, second
+            scanner, anatomical outlier); each must be one of the generated subjects.
     """
 
     num_subjects: int = Field(default=7, ge=1)
@@ -155,6 +255,19 @@ class MRBrainSSampleParams(StrictModel):
     intensity_jitter: float = Field(default=0.05, ge=0.0, le=0.5)
     lesions_per_subject: tuple[int, int] = (3, 8)
     rare_label_probability: float = Field(default=0.3, ge=0.0, le=1.0)
+    cohorts: MRBrainSCohortsParams = Field(default_factory=MRBrainSCohortsParams)
+
+    @model_validator(mode="after")
+    def _cohorts_generated(self) -> MRBrainSSampleParams:
+        generated = set(self.resolved_subject_ids())
+        for kind in MRBRAINS_COHORTS[1:]:
+            unknown = [i for i in getattr(self.cohorts, kind).subject_ids if i not in generated]
+            if unknown:
+                raise ValueError(
+                    f"cohorts.{kind}.subject_ids {unknown} are not generated subjects "
+                    f"({sorted(generated)})"
+                )
+        return self
 
     @field_validator("subject_ids")
     @classmethod

@@ -609,6 +609,17 @@ def retain_fraction_curves(
     return figure
 
 
+def _interval_bars(selected: pd.DataFrame) -> np.ndarray:
+    """Asymmetric error bars ``[mean − ci_low, ci_high − mean]``; ± std where no interval."""
+    mean = selected["mean"].to_numpy(dtype=float)
+    std = np.nan_to_num(selected["std"].to_numpy(dtype=float))
+    low = selected["ci_low"].to_numpy(dtype=float)
+    high = selected["ci_high"].to_numpy(dtype=float)
+    below = np.where(np.isfinite(low), mean - low, std)
+    above = np.where(np.isfinite(high), high - mean, std)
+    return np.clip(np.nan_to_num(np.vstack([below, above])), 0.0, None)
+
+
 def epoch_horizon_bars(
     summary: pd.DataFrame,
     task: str,
@@ -624,7 +635,8 @@ def epoch_horizon_bars(
     """Grouped bars per strategy, one bar per epoch horizon (e.g. 20 vs 50), per ``(set, metric)``.
 
     Bars are the methods of ``task`` with ``epochs`` (e.g. ``noisy_label@e20``), grouped by
-    strategy base name, ± std; the oracle and the original are horizontal reference lines.
+    strategy base name, with their 95 % bootstrap intervals over items (± std where a row
+    has no interval); the oracle and the original are horizontal reference lines.
 
     Args:
         summary: output of :func:`~med_unlearning.metrics.comparison.summarize`.
@@ -665,11 +677,13 @@ def epoch_horizon_bars(
             continue
         positions = np.arange(len(bases))
         for index, horizon in enumerate(horizons):
-            selected = rows.loc[rows["epochs"] == horizon].groupby("base")[["mean", "std"]].mean()
+            selected = rows.loc[rows["epochs"] == horizon].groupby("base")[
+                ["mean", "std", "ci_low", "ci_high"]
+            ].mean()
             selected = selected.reindex(bases)
             axis.bar(positions + (index - (len(horizons) - 1) / 2) * width,
                      selected["mean"].to_numpy(dtype=float), width,
-                     yerr=_error_bars(selected["std"]),
+                     yerr=_interval_bars(selected),
                      capsize=2, label=f"{horizon} epochs",
                      color=palette(0.4 + 0.5 * index / max(len(horizons) - 1, 1)))  # fmt: skip
         _reference_lines(axis, task_rows, ref, original, oracle)

@@ -37,6 +37,7 @@ from med_unlearning.metrics.comparison import (
     tolerance_for,
 )
 from med_unlearning.metrics.membership import NULL_ROLE, null_checks
+from med_unlearning.metrics.memorisation import memorisation_warnings
 from med_unlearning.metrics.statistics import EQUIVALENCE_RULE, format_interval
 from med_unlearning.params.evaluation import EvaluationParams
 from med_unlearning.reporting.figures import figure_to_png
@@ -641,6 +642,7 @@ def build_report_context(
     title: str = "Machine unlearning study report",
     notes: Sequence[str] = (),
     mae_definition: str = MAE_DEFINITION,
+    memorisation: Mapping[str, pd.DataFrame | None] | None = None,
 ) -> ReportContext:
     """Assemble the report from the comparison tables.
 
@@ -657,6 +659,10 @@ def build_report_context(
         title: the report title.
         notes: notes shown under the title.
         mae_definition: the MAE definition in force (default: :data:`MAE_DEFINITION`).
+        memorisation: ``{"gaps": generalisation_gaps table, "labels": forget_label_changes
+            table}`` (:mod:`med_unlearning.metrics.memorisation`); a task with gaps gets the
+            generalisation-gap and per-label tables and a warning when its request has
+            nothing measurable to forget.
 
     Returns:
         The context for :func:`render_report`.
@@ -742,6 +748,8 @@ def build_report_context(
         section.figures = list(figures.get(task, ()))
         sections.append(section)
     answers = [_task_answer(tables, membership, params, task) for task in tasks]
+    for section, answer in zip(sections, answers, strict=True):
+        _add_memorisation(section, answer, memorisation or {}, params)
     return ReportContext(
         title=title,
         protocol=protocol,
@@ -757,6 +765,84 @@ def build_report_context(
 
 # ---------------------------------------------------------------------------------------------
 # Rendering
+
+
+def _add_memorisation(
+    section: TaskSection, answer: TaskAnswer, memorisation: Mapping[str, pd.DataFrame | None],
+    params: EvaluationParams,
+) -> None:
+    """The generalisation-gap and per-label tables of ``section``'s task, and the warning
+    (in the section and in the answer) when its request has nothing measurable to forget."""
+    task = section.task
+    gaps, labels = memorisation.get("gaps"), memorisation.get("labels")
+    if gaps is None or gaps.empty or not (gaps["task"] == task).any():
+        return
+    tolerance = params.verdicts.tolerances.get("dice_mean", 0.05)
+    for warning in memorisation_warnings(
+        gaps, task=task, original=params.original_method, tolerance=tolerance
+    ):
+        section.notes.insert(0, f"Warning: {warning}")
+        answer.lines.append(f"Warning: {warning}")
+    section.tables.insert(
+        1,
+        (
+            "Is there anything to forget? Generalisation gaps (Dice)",
+            _gap_table(gaps, task),
+            "Mean Dice of set a vs set b and the gap a − b [95 % CI]: trained − unseen = the "
+            "subjects a model trained on vs whole unseen test subjects (unpaired bootstrap "
+            "over both sets' subjects); forget − unseen = the forget subjects vs the unseen; "
+            "forget: original − oracle = paired on the forget subjects, what there is to "
+            f"forget (measurable when its whole interval exceeds the tolerance {tolerance:g}).",
+        ),
+    )
+    if labels is not None and not labels.empty and (labels["task"] == task).any():
+        section.tables.insert(
+            2,
+            (
+                "Per-label Dice change on the forget subjects (method − original [95 % CI])",
+                _label_table(labels, task),
+                "Paired over the forget subjects; labels ordered by what there is to forget "
+                "(original − oracle, first row), largest first. Seed repeats pooled.",
+            ),
+        )
+
+
+def _interval_cell(estimate: float, low: float, high: float) -> str:
+    if math.isnan(estimate):
+        return "n/a"
+    if math.isnan(low):
+        return f"{estimate:+.3f} (no CI)"
+    return f"{estimate:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def _gap_table(gaps: pd.DataFrame, task: str) -> pd.DataFrame:
+    rows = []
+    for _, row in gaps[gaps["task"] == task].iterrows():
+        rows.append({
+            "model": row["model"], "comparison": row["comparison"],
+            "set a (n)": f"{row['set_a']} ({int(row['n_a'])})",
+            "set b (n)": f"{row['set_b']} ({int(row['n_b'])})",
+            "Dice a": f"{row['mean_a']:.3f}", "Dice b": f"{row['mean_b']:.3f}",
+            "gap a − b [95 % CI]": _interval_cell(row["gap"], row["low"], row["high"]),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _label_table(labels: pd.DataFrame, task: str) -> pd.DataFrame:
+    part = labels[labels["task"] == task]
+    order = list(dict.fromkeys(part["label"]))
+    first = part.drop_duplicates("label").set_index("label")
+    rows = [{"method": "to forget (original − oracle)",
+             **{label: f"{first.loc[label, 'to_forget']:+.3f}" for label in order}}]  # fmt: skip
+    for method, group in part.groupby("method", sort=False):
+        cells = group.set_index("label")
+        rows.append({
+            "method": method,
+            **{label: _interval_cell(cells.loc[label, "change"], cells.loc[label, "low"],
+                                     cells.loc[label, "high"])
+               for label in order if label in cells.index},
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def markdown_table(table: pd.DataFrame) -> str:

@@ -20,6 +20,10 @@ from med_unlearning.io.lineage import (
 )
 from med_unlearning.metrics.comparison import evaluate_study, method_base
 from med_unlearning.metrics.membership import membership_attacks_from_params, null_checks
+from med_unlearning.metrics.memorisation import (
+    forget_label_changes,
+    generalisation_gaps,
+)
 from med_unlearning.metrics.scoring import (
     RESULT_COLUMNS,
     SLICE_COLUMNS,
@@ -40,6 +44,7 @@ from med_unlearning.reporting.report import FigureEntry, build_report_context, r
 _ID_COLUMNS = {"recon": "volume_id", "segmentation": "subject_id"}
 
 __all__ = [
+    "memorisation_tables",
     "alias_of",
     "merged_label",
     "method_name",
@@ -378,6 +383,28 @@ def study_tables(
     )
 
 
+def memorisation_tables(
+    results: pd.DataFrame, params: EvaluationParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Is there anything to forget? The segmentation study's generalisation gaps (trained vs
+    unseen and forget vs unseen Dice of the original, oracle and reference, with intervals
+    over subjects) and the per-label Dice change on the forget subjects of every method
+    (see :mod:`med_unlearning.metrics.memorisation`)."""
+    options = {
+        "original": params.original_method, "oracle": params.oracle_method,
+        "confidence": params.statistics.confidence,
+        "n_resamples": params.statistics.n_resamples, "seed": params.statistics.seed,
+    }  # fmt: skip
+    gaps = generalisation_gaps(results, task="segmentation", **options)
+    labels = forget_label_changes(results, task="segmentation", **options)
+    for _, row in gaps.iterrows():
+        logger.info(
+            "segmentation %s %s: %.3f vs %.3f, gap %+.3f [%+.3f, %+.3f]", row["model"],
+            row["comparison"], row["mean_a"], row["mean_b"], row["gap"], row["low"], row["high"],
+        )
+    return gaps, labels
+
+
 def _pairs(params: EvaluationParams, task: str) -> tuple[tuple[str, str], tuple[str, str]]:
     settings = params.tasks[task]
     return settings.retain[0].as_tuple(), settings.forget[0].as_tuple()
@@ -513,6 +540,8 @@ def write_report(
     runtime: RuntimeParams,
     expected_methods: dict[str, list[str]],
     recommendations: pd.DataFrame | None = None,
+    generalisation_gap: pd.DataFrame | None = None,
+    forget_label_change: pd.DataFrame | None = None,
 ) -> tuple[str, str]:
     """The study report as Markdown and as self-contained HTML (it leads with the per-task
     recommendation, chosen on validation data, and every number carries its interval)."""
@@ -535,6 +564,7 @@ def write_report(
         membership=membership,
         figures=entries,
         expected_methods=expected_methods,
+        memorisation={"gaps": generalisation_gap, "labels": forget_label_change},
     )
     markdown, html = render_report(context)
     return markdown, html
