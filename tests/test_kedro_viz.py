@@ -72,3 +72,66 @@ def test_report_and_gpu_tags_mark_what_they_say(project_path) -> None:
     assert "unlearning.recon.nl_ft.unlearn" in gpu
     assert "recon.original.train_model" in gpu
     assert not {name for name in gpu if name.startswith("sample_data") or "report" in name}
+
+
+def _viz_preview(catalog: Any, name: str) -> tuple[Any, str | None]:
+    """Preview ``name`` exactly as kedro-viz does: a graph data node built from the catalog's
+    dataset and its ``metadata: kedro-viz`` block, then ``DataNodeMetadata`` calls ``preview``
+    (with ``preview_args``) and names the type from the return annotation."""
+    from kedro_viz.models.flowchart.node_metadata import DataNodeMetadata
+    from kedro_viz.models.flowchart.nodes import DataNode, GraphNode
+
+    dataset = catalog.get(name)
+    node = GraphNode.create_data_node(
+        dataset_id=name, dataset_name=name, layer=_layer(dataset), tags=set(),
+        dataset=dataset, modular_pipelines=None,
+    )
+    assert isinstance(node, DataNode), f"{name}: kedro-viz gives it no preview ({type(node)})"
+    DataNodeMetadata.set_is_all_previews_enabled(True)  # kedro viz build --include-previews
+    metadata = DataNodeMetadata(data_node=node)
+    return metadata.preview, metadata.preview_type
+
+
+def _png(preview: Any) -> Any:
+    import base64
+    import io
+
+    from PIL import Image
+
+    assert isinstance(preview, str), preview
+    data = base64.b64decode(preview, validate=True)
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+@pytest.mark.e2e
+def test_raw_folders_preview_their_first_item_through_the_catalog(kedro_session) -> None:
+    """``fastmri_raw``/``mrbrains_raw`` (one entry each, no ``@`` twin) preview a middle slice
+    of the item kedro-viz asks for: the first volume; the first subject's T1."""
+    import numpy as np
+
+    from med_unlearning.datasets._common import png_preview
+    from med_unlearning.io.fastmri import middle_slice_image
+    from med_unlearning.io.nifti import middle_axial_slice
+
+    with kedro_session() as session:
+        session.run(pipeline_names=["sample_data"])
+        catalog = session.load_context().catalog
+        for name in ("fastmri_raw", "mrbrains_raw"):
+            assert not [other for other in catalog.keys() if other.startswith(f"{name}@")]
+        volumes = catalog.load("fastmri_raw")
+        images = catalog.load("mrbrains_raw")
+        previews = {name: _viz_preview(catalog, name) for name in ("fastmri_raw", "mrbrains_raw")}
+
+    for name, (preview, preview_type) in previews.items():
+        assert preview_type == "ImagePreview", name
+        assert _png(preview).size[0] > 8
+    first_volume = sorted(volumes)[0]
+    assert previews["fastmri_raw"][0] == png_preview(middle_slice_image(volumes[first_volume]()))
+    first_t1 = sorted(key for key in images if key.endswith("/pre/T1"))[0]
+    expected = png_preview(middle_axial_slice(images[first_t1]()).T[::-1])
+    assert previews["mrbrains_raw"][0] == expected
+    assert first_t1 != sorted(images)[0]  # the preview_args choose T1, not the first file
+    assert np.asarray(_png(expected)).std() > 0  # an image, not a blank square

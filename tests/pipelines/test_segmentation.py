@@ -158,7 +158,7 @@ def test_one_training_pipeline_per_model_under_namespaces() -> None:
             assert f"segmentation.{model}.{suffix}" in pipeline.all_outputs()
     assert set(MODELS) == {"original", "oracle", "reference"}
     assert pipeline.inputs() == {
-        "mrbrains_raw@images", "mrbrains_user_metadata", "params:segmentation", "params:runtime"
+        "mrbrains_raw", "mrbrains_user_metadata", "params:segmentation", "params:runtime"
     }
 
 
@@ -185,7 +185,7 @@ def test_tiny_run_trains_both_models_and_writes_predictions(kedro_session, tmp_p
     from med_unlearning.pipelines.sample_data import create_pipeline as sample_pipeline
 
     node_names = [node.name for node in create_pipeline().nodes]
-    generators = [n.name for n in sample_pipeline().nodes if "mrbrains_raw@sample" in n.outputs]
+    generators = [n.name for n in sample_pipeline().nodes if "mrbrains_raw" in n.outputs]
     if generators:
         node_names += generators
     else:
@@ -197,7 +197,7 @@ def test_tiny_run_trains_both_models_and_writes_predictions(kedro_session, tmp_p
         context = session.load_context()
         catalog = context.catalog
         params = SegmentationParams.model_validate(context.params["segmentation"])
-        raw = catalog.load("mrbrains_raw@images")
+        raw = catalog.load("mrbrains_raw")
         splits = catalog.load("segmentation.splits")
         checkpoints = {model: catalog.load(f"segmentation.{model}.checkpoint") for model in MODELS}
         histories = {model: catalog.load(f"segmentation.{model}.history") for model in MODELS}

@@ -66,7 +66,7 @@ def _slug(method: str) -> str:
 def _score_pipelines(task: str) -> Pipeline:
     """One namespaced scoring node per model: ``evaluation.<task>.<method>.score``."""
     if task == "recon":
-        data, splits, section = "fastmri_raw@volumes", "recon.splits", "params:recon"
+        data, splits, section = "fastmri_raw", "recon.splits", "params:recon"
         factory = make_recon_score_node
     else:
         data, splits = "evaluation.segmentation.subjects", "segmentation.splits"
@@ -209,7 +209,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             )
         ],
         namespace="evaluation.segmentation",
-        inputs={"images": "mrbrains_raw@images", "splits": "segmentation.splits"},
+        inputs={"images": "mrbrains_raw", "splits": "segmentation.splits"},
         parameters={"params:segmentation"},
     )
     study = Pipeline(

@@ -3,7 +3,7 @@ recipe with seed + 1) 3D brain segmentation models.
 
 Wiring (all names under the ``segmentation`` namespace)::
 
-    mrbrains_raw@images ─┬─ build_mrbrains_metadata ─ mrbrains_metadata
+    mrbrains_raw ─┬─ build_mrbrains_metadata ─ mrbrains_metadata
                          │                               │
                          │                    split_subjects ─ segmentation.splits
                          │                               │
@@ -99,12 +99,12 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             ),
             Node(
                 load_segmentation_subjects,
-                inputs=["mrbrains_raw@images", "splits", "params:segmentation"],
+                inputs=["mrbrains_raw", "splits", "params:segmentation"],
                 outputs="subjects",
                 name="load_subjects",
             ),
         ],
-        inputs={"mrbrains_metadata", "mrbrains_raw@images"},
+        inputs={"mrbrains_metadata", "mrbrains_raw"},
         outputs={f"{model}_manifest": f"segmentation.{model}.manifest" for model in MODELS},
         parameters={"params:segmentation"},
         namespace="segmentation",

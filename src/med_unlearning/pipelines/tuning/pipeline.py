@@ -25,14 +25,14 @@ __all__ = ["TASK_INPUTS", "create_pipeline"]
 #: Per task: raw data (for the runs), data scored, metadata, splits, parameters section.
 TASK_INPUTS = {
     "recon": (
-        "fastmri_raw@volumes",
-        "fastmri_raw@volumes",
+        "fastmri_raw",
+        "fastmri_raw",
         "fastmri_metadata",
         "recon.splits",
         "params:recon",
     ),
     "segmentation": (
-        "mrbrains_raw@images",
+        "mrbrains_raw",
         "tuning.segmentation.subjects",
         "mrbrains_metadata",
         "segmentation.splits",
@@ -76,7 +76,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
         [
             Node(
                 load_segmentation_subjects,
-                inputs=["mrbrains_raw@images", "segmentation.splits", "params:segmentation"],
+                inputs=["mrbrains_raw", "segmentation.splits", "params:segmentation"],
                 outputs="tuning.segmentation.subjects",
                 name="load_tuning_segmentation_subjects",
                 tags=["tuning", "segmentation"],

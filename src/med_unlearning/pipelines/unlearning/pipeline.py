@@ -49,9 +49,9 @@ TASKS = ("recon", "segmentation")
 
 #: Per task: raw data, metadata table, splits table, task parameters section.
 TASK_INPUTS = {
-    "recon": ("fastmri_raw@volumes", "fastmri_metadata", "recon.splits", "params:recon"),
+    "recon": ("fastmri_raw", "fastmri_metadata", "recon.splits", "params:recon"),
     "segmentation": (
-        "mrbrains_raw@images",
+        "mrbrains_raw",
         "mrbrains_metadata",
         "segmentation.splits",
         "params:segmentation",
