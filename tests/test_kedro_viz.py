@@ -135,3 +135,64 @@ def test_raw_folders_preview_their_first_item_through_the_catalog(kedro_session)
     assert previews["mrbrains_raw"][0] == expected
     assert first_t1 != sorted(images)[0]  # the preview_args choose T1, not the first file
     assert np.asarray(_png(expected)).std() > 0  # an image, not a blank square
+
+
+#: The layers in the order the data flows (kedro-viz's layer bar, top to bottom).
+LAYER_ORDER = ["raw", "intermediate", "model_input", "models", "model_output", "reporting"]
+
+
+def _layered_pipelines(kedro_session) -> tuple[dict[str, Any], dict[str, str]]:
+    with kedro_session() as session:
+        catalog = session.load_context().catalog
+        pipelines = register_pipelines()
+        names = set().union(*(p.datasets() for p in pipelines.values()))
+        layers = {
+            name: _layer(catalog.get(name)) for name in names if not name.startswith("params:")
+        }
+    return pipelines, layers
+
+
+def test_no_node_writes_to_an_earlier_layer_than_it_reads(kedro_session) -> None:
+    """The layer order is never violated by a node's input -> output, so kedro-viz can order
+    its layer bar (a node reading `models` and writing the catch-all `intermediate` made a
+    cycle and kedro-viz dropped the bar)."""
+    pipelines, layers = _layered_pipelines(kedro_session)
+    rank = {layer: index for index, layer in enumerate(LAYER_ORDER)}
+    backwards = sorted(
+        f"{node.name}: {source} ({layers[source]}) -> {target} ({layers[target]})"
+        for pipeline in pipelines.values()
+        for node in pipeline.nodes
+        for source in node.inputs if source in layers
+        for target in node.outputs
+        if rank[layers[target]] < rank[layers[source]]
+    )
+    assert not backwards, "\n".join(backwards[:20])
+
+
+@pytest.mark.parametrize("name", ["__default__", "tuning"])
+def test_kedro_viz_sorts_the_layers_of_the_graph(kedro_session, name: str) -> None:
+    """kedro-viz's own layer sort over the graph it draws (datasets and nodes) gives every
+    layer, not [] (its answer to a cycle); for the whole study, in the project's order
+    (a sub-pipeline may hold layers no path links, which kedro-viz sorts by name)."""
+    from types import SimpleNamespace
+
+    from kedro_viz.services.layers import sort_layers
+
+    pipelines, layers = _layered_pipelines(kedro_session)
+    graph: dict[str, set[str]] = {}
+    nodes: dict[str, Any] = {}
+    for node in pipelines[name].nodes:
+        nodes[f"node:{node.name}"] = SimpleNamespace(layer=None)
+        graph[f"node:{node.name}"] = {f"data:{out}" for out in node.outputs}
+        for dataset in [*node.inputs, *node.outputs]:
+            nodes.setdefault(f"data:{dataset}", SimpleNamespace(layer=layers.get(dataset)))
+            graph.setdefault(f"data:{dataset}", set())
+        for dataset in node.inputs:
+            graph[f"data:{dataset}"].add(f"node:{node.name}")
+    used = {layer for layer in layers.values()} & {node.layer for node in nodes.values()}
+    expected = [layer for layer in LAYER_ORDER if layer in used]
+    assert len(expected) >= 5
+    ordered = sort_layers(nodes, graph)
+    assert (ordered if name == "__default__" else sorted(ordered)) == (
+        expected if name == "__default__" else sorted(expected)
+    )
