@@ -13,6 +13,8 @@ import pytest
 PROJECT_PATH = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+# Before anything imports mlflow (some tests import kedro-mlflow's plugin before settings.py).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
@@ -52,10 +54,15 @@ def kedro_session(tmp_path: Path) -> Callable[..., Any]:
 def study_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The whole default study (``__default__``) under conf/test, run once per test session.
 
+    Tracking is on for this run: the MLflow store is ``<data root>/mlruns``.
+
     Returns:
-        The data root the study wrote into (``01_raw`` … ``08_reporting``).
+        The data root the study wrote into (``01_raw`` … ``08_reporting``, ``mlruns``).
     """
     data_root = tmp_path_factory.mktemp("study")
-    with _session("test", {"data_root": str(data_root)}) as session:
-        session.run()
+    # Tracked in MLflow (off elsewhere in conf/test): tests/test_tracking.py reads the store.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MED_UNLEARNING_MLFLOW", "1")
+        with _session("test", {"data_root": str(data_root)}) as session:
+            session.run()
     return data_root

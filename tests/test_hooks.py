@@ -28,3 +28,37 @@ def test_valid_params_load_and_runtime_overrides_merge_softly(kedro_session) -> 
 
 def test_telemetry_is_off_in_the_project(project_path) -> None:
     assert (project_path / ".telemetry").read_text().strip() == "consent: false"
+
+
+@pytest.mark.parametrize("root", ["s3://bucket/study", "memory://study"])
+def test_non_local_data_root_fails_at_session_start(kedro_session, root) -> None:
+    from med_unlearning.hooks import DataRootError
+
+    with kedro_session(data_root=root) as session:
+        with pytest.raises(DataRootError, match="shared mount"):
+            session.load_context()
+
+
+@pytest.mark.parametrize("root", ["data", "/tmp/study", "file:///tmp/study"])
+def test_local_data_roots_are_accepted(root) -> None:
+    from med_unlearning.hooks import require_local_data_root
+
+    require_local_data_root(root)
+
+
+def test_mlflow_telemetry_is_off_in_kedro_sessions(kedro_session, monkeypatch) -> None:
+    """MLflow would contact its telemetry servers; settings.py turns that off, also when
+    mlflow was imported (and its telemetry client made) before the session started."""
+    import os
+
+    from mlflow.telemetry import client as telemetry
+
+    from med_unlearning.tracking import mlflow_environment_defaults
+
+    monkeypatch.delenv("MLFLOW_DISABLE_TELEMETRY")
+    monkeypatch.setattr(telemetry, "_MLFLOW_TELEMETRY_CLIENT", object())  # a client exists
+    with kedro_session() as session:
+        session.load_context()
+    mlflow_environment_defaults()  # what settings.py runs when the project is configured
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    assert telemetry.get_telemetry_client() is None

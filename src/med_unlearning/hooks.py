@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from fsspec.utils import get_protocol
 from kedro.framework.hooks import hook_impl
 
 from med_unlearning.distributed import distributed_context, is_main_process
@@ -29,6 +30,30 @@ class ParameterValidationHooks:
         logger.info("Parameters validated: sections %s", sorted(validated))
 
 
+class DataRootError(ValueError):
+    """``data_root`` is not a local path."""
+
+
+def require_local_data_root(root: str) -> None:
+    """Stop when ``data_root`` is a URL (``s3://``, ``gs://``, ``memory://``...).
+
+    The project's datasets (fastMRI HDF5, NIfTI, checkpoints, write-once folders) and the run
+    lock need a local filesystem; several machines share data through a shared mount at the
+    same path.
+
+    Raises:
+        DataRootError: naming the value and what to use instead.
+    """
+    protocol = get_protocol(str(root))
+    if protocol not in ("file", "local"):
+        raise DataRootError(
+            f"data_root={root!r} is a {protocol}:// URL; only local paths are supported "
+            "(the datasets and the run lock need a filesystem). Use a local folder or a "
+            "shared mount at the same path on every machine, e.g. --params "
+            "data_root=/mnt/shared/study."
+        )
+
+
 class RunLockHooks:
     """Hold ``<data_root>/.med_unlearning.lock`` for the whole run (see :mod:`run_lock`).
 
@@ -41,12 +66,13 @@ class RunLockHooks:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Remember the run's data root (``--params data_root=...`` or globals)."""
+        """Remember the run's data root (``--params data_root=...`` or globals); local only."""
         loader = context.config_loader
         runtime = getattr(loader, "runtime_params", None) or {}
         root = runtime.get("data_root")
         if root is None:
             root = (loader["globals"] or {}).get("data_root", "data")
+        require_local_data_root(str(root))
         self._data_root = str(root)
 
     @hook_impl
