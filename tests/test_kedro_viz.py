@@ -196,3 +196,30 @@ def test_kedro_viz_sorts_the_layers_of_the_graph(kedro_session, name: str) -> No
     assert (ordered if name == "__default__" else sorted(ordered)) == (
         expected if name == "__default__" else sorted(expected)
     )
+
+
+def test_figures_preview_as_an_image_through_the_catalog(kedro_session, tmp_path) -> None:
+    """``evaluation.figures`` (a folder of PNGs) previews the figure its preview_args name."""
+    import base64
+
+    import matplotlib.pyplot as plt
+
+    def figure(value: float) -> Any:
+        fig, axes = plt.subplots(figsize=(2, 2))
+        axes.imshow([[0.0, value], [value, 1.0]])
+        return fig
+
+    with kedro_session() as session:
+        catalog = session.load_context().catalog
+        assert _viz_preview(catalog, "evaluation.figures") == (None, "ImagePreview")  # none yet
+        catalog.save(
+            "evaluation.figures",
+            {"recon_examples.png": figure(0.2), "tradeoff.png": figure(0.8)},
+        )
+        preview, preview_type = _viz_preview(catalog, "evaluation.figures")
+        first = catalog.get("evaluation.figures").preview()
+    assert preview_type == "ImagePreview"
+    written = tmp_path / "08_reporting" / "figures"
+    assert preview == base64.b64encode((written / "tradeoff.png").read_bytes()).decode("ascii")
+    assert first == base64.b64encode((written / "recon_examples.png").read_bytes()).decode()
+    assert _png(preview).size[0] > 8
