@@ -62,3 +62,45 @@ def test_mlflow_telemetry_is_off_in_kedro_sessions(kedro_session, monkeypatch) -
     mlflow_environment_defaults()  # what settings.py runs when the project is configured
     assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
     assert telemetry.get_telemetry_client() is None
+
+
+def _conf_without(tmp_path, project_path, task: str, strategy: str):
+    """A copy of the project's conf without ``unlearning.<task>.strategies.<strategy>``."""
+    import shutil
+
+    import yaml
+
+    conf = tmp_path / "conf"
+    shutil.copytree(project_path / "conf", conf)
+    for env in ("base", "test"):
+        path = conf / env / "parameters_unlearning.yml"
+        params = yaml.safe_load(path.read_text())
+        params["unlearning"][task]["strategies"].pop(strategy, None)
+        path.write_text(yaml.safe_dump(params))
+    return conf
+
+
+def test_a_strategy_without_its_parameter_block_is_named_at_start(
+    tmp_path, project_path, monkeypatch
+) -> None:
+    """A registered strategy (so a run of the grid) whose block is missing from the conf
+    fails before any node runs, naming the strategy and saying that ``{}`` is enough."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from med_unlearning.unlearning.registry import available_strategies
+
+    assert "ssd" in available_strategies("recon")
+    conf = _conf_without(tmp_path, project_path, "recon", "ssd")
+    bootstrap_project(project_path)
+    with KedroSession.create(
+        project_path=project_path, env="test", conf_source=str(conf),
+        runtime_params={"data_root": str(tmp_path / "data")},
+    ) as session:
+        with pytest.raises(ParameterError) as error:
+            session.run(pipeline_names=["unlearning"])
+    message = str(error.value)
+    assert "'ssd' (task recon)" in message
+    assert "unlearning.recon.strategies.ssd" in message and "'ssd: {}' is enough" in message
+    assert "segmentation" not in message  # only what is missing
+    assert not (tmp_path / "data" / "06_models").exists()  # nothing ran

@@ -3,20 +3,58 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fsspec.utils import get_protocol
 from kedro.framework.hooks import hook_impl
 
 from med_unlearning.distributed import distributed_context, is_main_process
-from med_unlearning.params import validate_parameters
+from med_unlearning.params import ParameterError, validate_parameters
 from med_unlearning.run_lock import RunLock
 
 logger = logging.getLogger(__name__)
 
+_STRATEGY_BLOCK = re.compile(
+    r"^params:unlearning\.(?P<task>[^.]+)\.strategies\.(?P<strategy>[^.]+)$"
+)
+
+
+def missing_parameter_inputs(pipeline: Any, catalog: Any) -> list[str]:
+    """The ``params:`` inputs of ``pipeline`` that no parameters file defines.
+
+    Kedro registers every parameter as a ``params:`` dataset; ``name in catalog`` would also
+    match the catch-all ``{default_memory}`` pattern, so the registered names are compared.
+    """
+    defined = set(catalog.keys())
+    return sorted(
+        name for name in pipeline.inputs() if name.startswith("params:") and name not in defined
+    )
+
+
+def missing_parameters_message(missing: list[str]) -> str:
+    """Say which parameters a run needs and where they go (strategy blocks by name)."""
+    lines = []
+    for name in missing:
+        match = _STRATEGY_BLOCK.match(name)
+        if match:
+            task, strategy = match["task"], match["strategy"]
+            lines.append(
+                f"strategy {strategy!r} (task {task}) is registered, so the unlearning pipeline "
+                f"runs it, but the parameters have no block unlearning.{task}.strategies."
+                f"{strategy}; add one to conf/base/parameters_unlearning.yml under "
+                f"unlearning: {task}: strategies: -- '{strategy}: {{}}' is enough (the "
+                "strategy's defaults)"
+            )
+        else:
+            lines.append(f"{name[len('params:'):]} is read by the pipeline but not set in conf")
+    return "missing parameters:\n  - " + "\n  - ".join(lines)
+
 
 class ParameterValidationHooks:
-    """Fail at start, naming the key, when a parameter is misspelt or has the wrong type."""
+    """Fail at start, naming the key, when a parameter is misspelt or has the wrong type, or
+    when a pipeline reads a parameter the conf does not set (e.g. a registered unlearning
+    strategy without its ``unlearning.<task>.strategies.<strategy>`` block)."""
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -28,6 +66,18 @@ class ParameterValidationHooks:
         """
         validated = validate_parameters(context.config_loader["parameters"])
         logger.info("Parameters validated: sections %s", sorted(validated))
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+        """Refuse a run whose pipeline reads parameters the conf does not set, before any node
+        runs, naming them (Kedro's own check says only "input(s) not found").
+
+        Raises:
+            ParameterError: listing each missing parameter and where to add it.
+        """
+        missing = missing_parameter_inputs(pipeline, catalog)
+        if missing:
+            raise ParameterError(missing_parameters_message(missing))
 
 
 class DataRootError(ValueError):

@@ -47,7 +47,7 @@ def test_unknown_save_args_are_rejected(tmp_path: Path) -> None:
 def test_partitioned_folder_with_sub_folders(tmp_path: Path, make_volume) -> None:
     folder = tmp_path / "fastmri"
     config = {
-        "fastmri_raw@volumes": {
+        "fastmri_raw": {
             "type": "partitions.PartitionedDataset",
             "path": str(folder),
             "dataset": "med_unlearning.datasets.FastMRIVolumeDataset",
@@ -55,10 +55,10 @@ def test_partitioned_folder_with_sub_folders(tmp_path: Path, make_volume) -> Non
         }
     }
     catalog = DataCatalog.from_config(config)
-    catalog.save("fastmri_raw@volumes", {"brain/file_a": make_volume(seed=1),
+    catalog.save("fastmri_raw", {"brain/file_a": make_volume(seed=1),
                                          "knee/deep/file_b": make_volume(seed=2)})
 
-    partitions = catalog.load("fastmri_raw@volumes")
+    partitions = catalog.load("fastmri_raw")
 
     assert sorted(partitions) == ["brain/file_a", "knee/deep/file_b"]
     assert partitions["knee/deep/file_b"]().attrs["patient_id"] == "p2"

@@ -35,7 +35,7 @@ def test_round_trip_keeps_affine_zooms_and_voxels(tmp_path: Path, make_image, im
 def test_partitioned_subject_folders(tmp_path: Path, make_image) -> None:
     catalog = DataCatalog.from_config(
         {
-            "mrbrains_raw@images": {
+            "mrbrains_raw": {
                 "type": "partitions.PartitionedDataset",
                 "path": str(tmp_path / "mrbrains18"),
                 "dataset": "med_unlearning.datasets.NiftiDataset",
@@ -44,9 +44,9 @@ def test_partitioned_subject_folders(tmp_path: Path, make_image) -> None:
         }
     )
     subject = {"070/pre/T1": make_image(seed=1), "070/segm": make_image()}
-    catalog.save("mrbrains_raw@images", subject)
+    catalog.save("mrbrains_raw", subject)
 
-    partitions = catalog.load("mrbrains_raw@images")
+    partitions = catalog.load("mrbrains_raw")
 
     assert sorted(partitions) == ["070/pre/T1", "070/segm"]
     assert partitions["070/pre/T1"]().shape == (10, 8, 6)

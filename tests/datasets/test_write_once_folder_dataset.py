@@ -175,3 +175,25 @@ def test_overwrite_is_refused() -> None:
         WriteOnceFolderDataset(
             path="x", dataset="med_unlearning.datasets.NiftiDataset", overwrite=True
         )
+
+
+def test_preview_shows_the_chosen_or_first_item_through_the_inner_dataset(
+    tmp_path: Path, make_volume
+) -> None:
+    from med_unlearning.datasets import FastMRIVolumeDataset
+
+    folder = tmp_path / "fastmri"
+    dataset = _dataset(folder)
+    with pytest.raises(DatasetError, match="No partitions"):
+        dataset.preview()
+    dataset.save({"knee/b": make_volume(seed=2), "brain/a": make_volume(seed=1)})
+    assert (folder / SAMPLE_MARKER).is_file()  # the marker is never previewed
+    assert dataset.preview_partition() == "brain/a"
+    assert dataset.preview_partition("knee") == "knee/b"
+    assert dataset.preview_partition("b") == "knee/b"
+    assert dataset.preview_partition("nothing/like/it") == "brain/a"
+    knee = FastMRIVolumeDataset(filepath=str(folder / "knee" / "b.h5")).preview()
+    brain = FastMRIVolumeDataset(filepath=str(folder / "brain" / "a.h5")).preview()
+    assert knee != brain
+    assert dataset.preview() == brain
+    assert dataset.preview(partition="knee") == knee

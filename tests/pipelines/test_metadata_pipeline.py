@@ -19,10 +19,10 @@ def test_nodes_are_named_and_wired() -> None:
     (mrbrains,) = mrbrains_metadata_pipeline().nodes
 
     assert fastmri.name == "build_fastmri_metadata"
-    assert fastmri.inputs == ["fastmri_raw@volumes", "fastmri_user_metadata"]
+    assert fastmri.inputs == ["fastmri_raw", "fastmri_user_metadata"]
     assert fastmri.outputs == ["fastmri_metadata"]
     assert mrbrains.name == "build_mrbrains_metadata"
-    assert mrbrains.inputs == ["mrbrains_raw@images", "mrbrains_user_metadata"]
+    assert mrbrains.inputs == ["mrbrains_raw", "mrbrains_user_metadata"]
     assert mrbrains.outputs == ["mrbrains_metadata"]
 
 

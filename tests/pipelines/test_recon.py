@@ -48,7 +48,7 @@ def test_nodes_are_named_and_runs_share_one_template() -> None:
         assert {f"recon.{run}.checkpoint", f"recon.{run}.history", f"recon.{run}.reconstructions"} <= outputs
     assert "recon.splits" in outputs
     assert set(pipeline.inputs()) == {
-        "fastmri_raw@volumes", "fastmri_user_metadata", "params:recon", "params:runtime"
+        "fastmri_raw", "fastmri_user_metadata", "params:recon", "params:runtime"
     }
     original = pipeline.only_nodes_with_namespaces(["recon.original"])
     oracle = pipeline.only_nodes_with_namespaces(["recon.oracle"])
@@ -148,7 +148,7 @@ def test_tiny_run_trains_both_models_and_beats_zero_filled(kedro_session, tmp_pa
         session.run(node_names=node_names)
         catalog = session.load_context().catalog
         splits = catalog.load("recon.splits")
-        volumes = catalog.load("fastmri_raw@volumes")
+        volumes = catalog.load("fastmri_raw")
         checkpoints = {
             run: catalog.load(f"recon.{run}.checkpoint") for run in ("original", "oracle", "reference")
         }

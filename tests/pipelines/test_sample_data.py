@@ -39,8 +39,8 @@ def _merge(left: dict, right: dict) -> dict:
 def test_pipeline_has_two_named_generators_writing_the_sample_views() -> None:
     nodes = {node.name: node for node in create_pipeline().nodes}
     assert set(nodes) == {"generate_fastmri_sample", "generate_mrbrains_sample"}
-    assert nodes["generate_fastmri_sample"].outputs == ["fastmri_raw@sample"]
-    assert nodes["generate_mrbrains_sample"].outputs == ["mrbrains_raw@sample"]
+    assert nodes["generate_fastmri_sample"].outputs == ["fastmri_raw"]
+    assert nodes["generate_mrbrains_sample"].outputs == ["mrbrains_raw"]
     assert nodes["generate_fastmri_sample"].inputs[0] == "params:sample_data.fastmri"
     assert nodes["generate_mrbrains_sample"].inputs[0] == "params:sample_data.mrbrains"
 
@@ -99,8 +99,8 @@ def _run_sample_pipeline(kedro_session) -> tuple[dict, dict, dict]:
     with kedro_session(env="test") as session:
         session.run(pipeline_names=["sample_data"])
         context = session.load_context()
-        volumes = context.catalog.load("fastmri_raw@volumes")
-        images = context.catalog.load("mrbrains_raw@images")
+        volumes = context.catalog.load("fastmri_raw")
+        images = context.catalog.load("mrbrains_raw")
         return volumes, images, context.params
 
 

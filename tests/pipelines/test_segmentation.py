@@ -158,7 +158,7 @@ def test_one_training_pipeline_per_model_under_namespaces() -> None:
             assert f"segmentation.{model}.{suffix}" in pipeline.all_outputs()
     assert set(MODELS) == {"original", "oracle", "reference"}
     assert pipeline.inputs() == {
-        "mrbrains_raw@images", "mrbrains_user_metadata", "params:segmentation", "params:runtime"
+        "mrbrains_raw", "mrbrains_user_metadata", "params:segmentation", "params:runtime"
     }
 
 
@@ -185,7 +185,7 @@ def test_tiny_run_trains_both_models_and_writes_predictions(kedro_session, tmp_p
     from med_unlearning.pipelines.sample_data import create_pipeline as sample_pipeline
 
     node_names = [node.name for node in create_pipeline().nodes]
-    generators = [n.name for n in sample_pipeline().nodes if "mrbrains_raw@sample" in n.outputs]
+    generators = [n.name for n in sample_pipeline().nodes if "mrbrains_raw" in n.outputs]
     if generators:
         node_names += generators
     else:
@@ -197,7 +197,7 @@ def test_tiny_run_trains_both_models_and_writes_predictions(kedro_session, tmp_p
         context = session.load_context()
         catalog = context.catalog
         params = SegmentationParams.model_validate(context.params["segmentation"])
-        raw = catalog.load("mrbrains_raw@images")
+        raw = catalog.load("mrbrains_raw")
         splits = catalog.load("segmentation.splits")
         checkpoints = {model: catalog.load(f"segmentation.{model}.checkpoint") for model in MODELS}
         histories = {model: catalog.load(f"segmentation.{model}.history") for model in MODELS}
@@ -240,3 +240,37 @@ def test_tiny_run_trains_both_models_and_writes_predictions(kedro_session, tmp_p
     assert table["mean_dice"].min() > 0.3
     assert table["mean_dice"].mean() > untrained["mean_dice"].mean() + 0.2
     assert not scores["oracle"].set_index("subject_id").loc["070", "trained_on"]
+
+
+def test_subjects_are_preprocessed_once_and_persisted_for_every_reader(
+    kedro_session, project_path: Path
+) -> None:
+    """One node builds ``segmentation.subjects`` (a model-input file, not memory); training,
+    prediction, every segmentation unlearning run, tuning and evaluation read that dataset
+    and nothing else rebuilds subjects from the raw images."""
+    from kedro.framework.startup import bootstrap_project
+    from kedro.io import MemoryDataset
+
+    from med_unlearning.pipeline_registry import register_pipelines
+    from med_unlearning.pipelines.segmentation.nodes import load_segmentation_subjects
+
+    bootstrap_project(project_path)
+    pipelines = register_pipelines()
+    nodes = {node.name: node for p in pipelines.values() for node in p.nodes}
+    builders = sorted(
+        name for name, node in nodes.items() if node.func is load_segmentation_subjects
+    )
+    assert builders == ["segmentation.load_subjects"]
+    assert nodes["segmentation.load_subjects"].outputs == ["segmentation.subjects"]
+    readers = {name for name, node in nodes.items() if "segmentation.subjects" in node.inputs}
+    assert {"segmentation.original.train", "segmentation.oracle.predict", "tune_segmentation",
+            "unlearning.segmentation.noisy_label.unlearn",
+            "evaluation.segmentation.noisy_label.score"} <= readers  # fmt: skip
+    raw_readers = {name for name, node in nodes.items() if "mrbrains_raw" in node.inputs}
+    assert raw_readers == {"build_mrbrains_metadata", "segmentation.load_subjects"}
+    with kedro_session() as session:
+        catalog = session.load_context().catalog
+        dataset = catalog.get("segmentation.subjects")
+    assert not isinstance(dataset, MemoryDataset)
+    assert "05_model_input" in str(dataset._describe()["filepath"])
+    assert dataset.metadata["kedro-viz"]["layer"] == "model_input"

@@ -18,8 +18,7 @@ pytestmark = pytest.mark.study
 def test_every_node_is_named_and_tagged_and_reads_no_test_set_dataset():
     pipeline = create_pipeline()
     assert {node.name for node in pipeline.nodes} == {
-        "load_tuning_segmentation_subjects", "tune_recon", "tune_segmentation",
-        "combine_tuning_selections",
+        "tune_recon", "tune_segmentation", "combine_tuning_selections",
     }  # fmt: skip
     assert all("tuning" in node.tags for node in pipeline.nodes)
     assert "tuning.selected" in pipeline.all_outputs()

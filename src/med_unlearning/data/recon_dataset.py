@@ -97,7 +97,7 @@ def load_volumes(
     """Resolve a partitioned mapping (id -> volume or zero-argument loader) to volumes.
 
     Args:
-        volumes: e.g. the ``fastmri_raw@volumes`` PartitionedDataset's dict.
+        volumes: e.g. the ``fastmri_raw`` PartitionedDataset's dict.
         volume_ids: which ids to load, in this order (``None`` = all, sorted).
 
     Raises:

@@ -284,7 +284,7 @@ def load_subjects(
     """Load and preprocess ``subject_ids`` from catalog partitions (see :func:`load_subject`).
 
     Args:
-        partitions: the ``mrbrains_raw@images`` partitions (``"070/pre/T1"`` -> loader).
+        partitions: the ``mrbrains_raw`` partitions (``"070/pre/T1"`` -> loader).
         subject_ids: the subjects to load, in order.
 
     Raises:

@@ -1,6 +1,7 @@
 """Kedro datasets for the project's on-disk formats (thin wrappers over :mod:`med_unlearning.io`).
 
 - :class:`FastMRIVolumeDataset` — one fastMRI ``.h5`` volume, lazy.
+- :class:`FigureFolderDataset` — matplotlib figures as PNGs in a folder (kedro-viz preview).
 - :class:`NiftiDataset` — one NIfTI image, lazy.
 - :class:`ModelCheckpointDataset` — a versioned safetensors checkpoint with lineage.
 - :class:`WriteOnceFolderDataset` — a partitioned folder sample data may fill only when empty.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "FastMRIVolumeDataset",
+    "FigureFolderDataset",
     "ModelCheckpointDataset",
     "NiftiDataset",
     "OptionalCSVDataset",
@@ -26,6 +28,7 @@ __all__ = [
 
 _MODULES = {
     "FastMRIVolumeDataset": "fastmri_dataset",
+    "FigureFolderDataset": "figure_folder_dataset",
     "ModelCheckpointDataset": "checkpoint_dataset",
     "NiftiDataset": "nifti_dataset",
     "OptionalCSVDataset": "optional_csv_dataset",
@@ -36,6 +39,7 @@ _MODULES = {
 if TYPE_CHECKING:
     from med_unlearning.datasets.checkpoint_dataset import ModelCheckpointDataset
     from med_unlearning.datasets.fastmri_dataset import FastMRIVolumeDataset
+    from med_unlearning.datasets.figure_folder_dataset import FigureFolderDataset
     from med_unlearning.datasets.nifti_dataset import NiftiDataset
     from med_unlearning.datasets.optional_csv_dataset import OptionalCSVDataset
     from med_unlearning.datasets.optional_json_dataset import OptionalJSONDataset

@@ -32,7 +32,7 @@ class FastMRIVolumeDataset(AbstractDataset[FastMRIVolume, FastMRIVolume]):
 
     .. code-block:: yaml
 
-        fastmri_raw@volumes:
+        fastmri_raw:
           type: partitions.PartitionedDataset
           path: data/01_raw/fastmri
           dataset: med_unlearning.datasets.FastMRIVolumeDataset

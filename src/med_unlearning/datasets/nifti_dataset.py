@@ -27,7 +27,7 @@ class NiftiDataset(AbstractDataset[nib.Nifti1Image, nib.Nifti1Image]):
 
     .. code-block:: yaml
 
-        mrbrains_raw@images:
+        mrbrains_raw:
           type: partitions.PartitionedDataset
           path: data/01_raw/mrbrains18
           dataset: med_unlearning.datasets.NiftiDataset

@@ -6,12 +6,14 @@ import json
 import os
 import socket
 import uuid
+from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any
 
 from kedro.io.core import DatasetError
 from kedro_datasets.partitions import PartitionedDataset
 
+from med_unlearning.datasets._common import ImagePreview
 from med_unlearning.run_lock import process_alive
 
 __all__ = ["IN_PROGRESS_MARKER", "SAMPLE_MARKER", "STAGING_INFIX", "WriteOnceFolderDataset"]
@@ -41,15 +43,22 @@ class WriteOnceFolderDataset(PartitionedDataset):
     A folder holding only files named like this save's partitions and no completion
     marker is an incomplete folder of an earlier generator (one that wrote in place): it is
     regenerated with a warning. A folder holding any other file is never touched. Markers
-    are never listed as partitions. Loading behaves as ``PartitionedDataset``.
+    are never listed as partitions. Loading behaves as ``PartitionedDataset``, so one entry
+    serves both the sample generator (save) and every reader (load).
+
+    :meth:`preview` shows one item in kedro-viz through the inner dataset's ``preview``
+    (e.g. a middle slice as a PNG).
 
     .. code-block:: yaml
 
-        fastmri_raw@sample:
+        fastmri_raw:
           type: med_unlearning.datasets.WriteOnceFolderDataset
           path: data/01_raw/fastmri
           dataset: med_unlearning.datasets.FastMRIVolumeDataset
           filename_suffix: .h5
+          metadata:
+            kedro-viz:
+              preview_args: {partition: brain}   # optional: the item to preview
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -70,6 +79,51 @@ class WriteOnceFolderDataset(PartitionedDataset):
             path for path in super()._list_partitions()
             if path.rsplit(self._sep, 1)[-1] not in (SAMPLE_MARKER, IN_PROGRESS_MARKER)
         ]
+
+    def preview_partition(self, partition: str | None = None) -> str:
+        """The partition id :meth:`preview` shows.
+
+        Args:
+            partition: an id (``"brain/file_a"``) or an id suffix/prefix path component
+                (``"pre/T1"`` matches ``"070/pre/T1"``; ``"brain"`` matches
+                ``"brain/file_a"``). The first match in sorted order; with no match, or
+                ``None``, the first partition.
+
+        Raises:
+            DatasetError: the folder holds no partition.
+        """
+        self._invalidate_caches()
+        ids = sorted(self._path_to_partition(path) for path in self._list_partitions())
+        if not ids:
+            raise DatasetError(f"No partitions found in '{self._path}'")
+        if partition:
+            key = partition.strip(self._sep)
+            for candidate in ids:
+                if (candidate == key or candidate.endswith(self._sep + key)
+                        or candidate.startswith(key + self._sep)):
+                    return candidate
+        return ids[0]
+
+    def preview(self, partition: str | None = None) -> ImagePreview:
+        """Preview one item for kedro-viz: the inner dataset's ``preview`` of it.
+
+        kedro-viz calls this with the entry's ``metadata: kedro-viz: preview_args``.
+
+        Args:
+            partition: which item (see :meth:`preview_partition`); default the first.
+
+        Raises:
+            DatasetError: the folder is empty, or the inner dataset has no ``preview``.
+        """
+        partition_id = self.preview_partition(partition)
+        kwargs = deepcopy(self._dataset_config)
+        kwargs[self._filepath_arg] = self._join_protocol(self._partition_to_path(partition_id))
+        dataset = self._dataset_type(**kwargs)
+        if not hasattr(dataset, "preview"):
+            raise DatasetError(
+                f"{self._dataset_type.__name__} has no preview; {self._path} cannot be previewed"
+            )
+        return dataset.preview()
 
     def _folder(self) -> str:
         return self._filesystem._strip_protocol(self._normalized_path).rstrip(self._sep)

@@ -235,7 +235,7 @@ def score_recon_checkpoint(
     Args:
         checkpoint: a recon checkpoint.
         method: the name the results carry (``original``, ``oracle``, ``nl_ft``…).
-        volumes: ``fastmri_raw@volumes`` (id -> loader of a lazy volume).
+        volumes: ``fastmri_raw`` (id -> loader of a lazy volume).
         splits: the ``recon.splits`` table (``volume_id``, ``role``).
         batch_size: slices per forward pass.
         device: where to run.

@@ -13,12 +13,12 @@ __all__ = ["fastmri_metadata_pipeline", "mrbrains_metadata_pipeline"]
 
 
 def fastmri_metadata_pipeline() -> Pipeline:
-    """``fastmri_raw@volumes`` + ``fastmri_user_metadata`` -> ``fastmri_metadata``."""
+    """``fastmri_raw`` + ``fastmri_user_metadata`` -> ``fastmri_metadata``."""
     return Pipeline(
         [
             Node(
                 build_fastmri_metadata,
-                inputs=["fastmri_raw@volumes", "fastmri_user_metadata"],
+                inputs=["fastmri_raw", "fastmri_user_metadata"],
                 outputs="fastmri_metadata",
                 name="build_fastmri_metadata",
             )
@@ -27,12 +27,12 @@ def fastmri_metadata_pipeline() -> Pipeline:
 
 
 def mrbrains_metadata_pipeline() -> Pipeline:
-    """``mrbrains_raw@images`` + ``mrbrains_user_metadata`` -> ``mrbrains_metadata``."""
+    """``mrbrains_raw`` + ``mrbrains_user_metadata`` -> ``mrbrains_metadata``."""
     return Pipeline(
         [
             Node(
                 build_mrbrains_metadata,
-                inputs=["mrbrains_raw@images", "mrbrains_user_metadata"],
+                inputs=["mrbrains_raw", "mrbrains_user_metadata"],
                 outputs="mrbrains_metadata",
                 name="build_mrbrains_metadata",
             )

@@ -374,7 +374,7 @@ class SegmentationTask:
         """Read and preprocess subjects exactly as this task's models were trained on them.
 
         Args:
-            partitions: the ``mrbrains_raw@images`` partitions (``"070/pre/T1"`` -> loader).
+            partitions: the ``mrbrains_raw`` partitions (``"070/pre/T1"`` -> loader).
             subject_ids: the subjects to load.
             require_label: raise for a subject without ``segm`` (``False`` for inference).
         """

@@ -37,7 +37,6 @@ from med_unlearning.pipelines.evaluation.nodes import (
     study_tables,
     write_report,
 )
-from med_unlearning.pipelines.segmentation.nodes import load_segmentation_subjects
 from med_unlearning.unlearning.grid import study_runs
 
 __all__ = ["TASKS", "create_pipeline", "evaluated_models"]
@@ -67,10 +66,10 @@ def _slug(method: str) -> str:
 def _score_pipelines(task: str) -> Pipeline:
     """One namespaced scoring node per model: ``evaluation.<task>.<method>.score``."""
     if task == "recon":
-        data, splits, section = "fastmri_raw@volumes", "recon.splits", "params:recon"
+        data, splits, section = "fastmri_raw", "recon.splits", "params:recon"
         factory = make_recon_score_node
     else:
-        data, splits = "evaluation.segmentation.subjects", "segmentation.splits"
+        data, splits = "segmentation.subjects", "segmentation.splits"
         section = "params:segmentation"
         factory = make_segmentation_score_node
     pipelines = []
@@ -200,19 +199,6 @@ def _verification_pipeline(task: str) -> Pipeline:
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
     """Create the ``evaluation`` pipeline."""
-    subjects = Pipeline(
-        [
-            Node(
-                load_segmentation_subjects,
-                inputs=["images", "splits", "params:segmentation"],
-                outputs="subjects",
-                name="load_subjects",
-            )
-        ],
-        namespace="evaluation.segmentation",
-        inputs={"images": "mrbrains_raw@images", "splits": "segmentation.splits"},
-        parameters={"params:segmentation"},
-    )
     study = Pipeline(
         [
             Node(
@@ -298,4 +284,4 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
     verification = sum((_verification_pipeline(task) for task in TASKS), Pipeline([]))
     # tables, figures, the report and the verified records are what a reader looks at
     report = Pipeline(study + verification, tags="report")
-    return Pipeline(subjects + tasks + report, tags="evaluation")
+    return Pipeline(tasks + report, tags="evaluation")

@@ -2,7 +2,7 @@
 
 ::
 
-    fastmri_raw@volumes ─► build_fastmri_metadata ─► fastmri_metadata
+    fastmri_raw ─► build_fastmri_metadata ─► fastmri_metadata
     fastmri_metadata ─► recon.split_volumes ─► recon.splits
     recon.splits ─► recon.original.train_model ─► recon.original.checkpoint, .history
                  ├► recon.oracle.train_model   ─► recon.oracle.checkpoint,   .history
@@ -42,13 +42,13 @@ def training_pipeline(run_name: str) -> Pipeline:
     once inside :func:`create_pipeline`).
 
     Outputs ``checkpoint`` (versioned safetensors via the catalog factory), ``history`` and
-    ``reconstructions``; reads ``fastmri_raw@volumes`` and ``splits``.
+    ``reconstructions``; reads ``fastmri_raw`` and ``splits``.
     """
     template = Pipeline(
         [
             Node(
                 make_train_node(run_name),
-                inputs=["fastmri_raw@volumes", "splits", "params:recon", "params:runtime"],
+                inputs=["fastmri_raw", "splits", "params:recon", "params:runtime"],
                 outputs=["checkpoint", "history"],
                 name="train_model",
             ),
@@ -56,7 +56,7 @@ def training_pipeline(run_name: str) -> Pipeline:
                 make_reconstruct_node(run_name),
                 inputs=[
                     "checkpoint",
-                    "fastmri_raw@volumes",
+                    "fastmri_raw",
                     "splits",
                     "params:recon",
                     "params:runtime",
@@ -69,7 +69,7 @@ def training_pipeline(run_name: str) -> Pipeline:
     return Pipeline(
         template,
         namespace=run_name,
-        inputs={"fastmri_raw@volumes", "splits"},
+        inputs={"fastmri_raw", "splits"},
         parameters=_PARAMETERS,
     )
 
@@ -90,7 +90,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
     recon = Pipeline(
         split + runs,
         namespace="recon",
-        inputs={"fastmri_raw@volumes", "fastmri_metadata"},
+        inputs={"fastmri_raw", "fastmri_metadata"},
         parameters=_PARAMETERS,
     )
     return Pipeline(fastmri_metadata_pipeline() + recon, tags="training")

@@ -39,7 +39,7 @@ def generate_fastmri_sample(
         runtime: ``runtime``.
 
     Returns:
-        ``{"brain/sample_brain_AXT2_000": callable, ...}`` for ``fastmri_raw@sample``.
+        ``{"brain/sample_brain_AXT2_000": callable, ...}`` for ``fastmri_raw``.
     """
     partitions = lazy_fastmri_sample(params, sample_seed(seed, runtime))
     logger.info(
@@ -64,7 +64,7 @@ def generate_mrbrains_sample(
 
     Returns:
         ``{"070/pre/T1": callable, ..., "070/segm": callable, ...}`` for
-        ``mrbrains_raw@sample``.
+        ``mrbrains_raw``.
     """
     partitions = lazy_mrbrains_sample(params, sample_seed(seed, runtime))
     logger.info(

@@ -2,12 +2,12 @@
 
 ::
 
-    params:sample_data.fastmri  ─► generate_fastmri_sample  ─► fastmri_raw@sample
-    params:sample_data.mrbrains ─► generate_mrbrains_sample ─► mrbrains_raw@sample
+    params:sample_data.fastmri  ─► generate_fastmri_sample  ─► fastmri_raw
+    params:sample_data.mrbrains ─► generate_mrbrains_sample ─► mrbrains_raw
 
-``fastmri_raw@sample`` / ``mrbrains_raw@sample`` are the write-once views of the raw folders
-that the other pipelines read as ``fastmri_raw@volumes`` / ``mrbrains_raw@images``; the
-shared names make Kedro run these nodes before any reader. Data are generated in a staging
+``fastmri_raw`` / ``mrbrains_raw`` are the raw folders the other pipelines read: one
+write-once catalog entry each (``WriteOnceFolderDataset``), so Kedro runs these nodes
+before any reader. Data are generated in a staging
 folder moved into place when complete (see ``WriteOnceFolderDataset``). A raw folder that
 already holds files (real data, or an earlier sample) is left untouched and nothing is
 generated.
@@ -34,13 +34,13 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             Node(
                 func=generate_fastmri_sample,
                 inputs=["params:sample_data.fastmri", "params:sample_data.seed", "params:runtime"],
-                outputs="fastmri_raw@sample",
+                outputs="fastmri_raw",
                 name="generate_fastmri_sample",
             ),
             Node(
                 func=generate_mrbrains_sample,
                 inputs=["params:sample_data.mrbrains", "params:sample_data.seed", "params:runtime"],
-                outputs="mrbrains_raw@sample",
+                outputs="mrbrains_raw",
                 name="generate_mrbrains_sample",
             ),
         ],

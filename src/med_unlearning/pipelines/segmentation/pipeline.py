@@ -3,11 +3,11 @@ recipe with seed + 1) 3D brain segmentation models.
 
 Wiring (all names under the ``segmentation`` namespace)::
 
-    mrbrains_raw@images ─┬─ build_mrbrains_metadata ─ mrbrains_metadata
-                         │                               │
-                         │                    split_subjects ─ segmentation.splits
-                         │                               │
-                         └─ load_segmentation_subjects ─ segmentation.subjects
+    mrbrains_raw ─┬─ build_mrbrains_metadata ─ mrbrains_metadata
+                  │                               │
+                  │                    split_subjects ─ segmentation.splits
+                  │                               │
+                  └─ load_segmentation_subjects ─ segmentation.subjects (05_model_input)
                                                          │
     make_training_manifests ─ segmentation.{original,oracle,reference}.manifest
                                                          │
@@ -15,9 +15,11 @@ Wiring (all names under the ``segmentation`` namespace)::
         train ─ checkpoint (versioned), history
         predict ─ predictions (NIfTI per subject, input affine), scores (Dice per subject)
 
-The preprocessed subjects and the manifests stay in memory, so a run must include the
-``segmentation`` namespace's data nodes: ``kedro run --pipelines segmentation`` (or
-``--namespaces segmentation`` to skip rebuilding the metadata table, which must then exist).
+The preprocessed subjects are persisted (``segmentation.subjects``, model-input layer) and
+read by the unlearning, tuning and evaluation pipelines too, so every model sees the same
+arrays. The manifests stay in memory, so a run must include the ``segmentation``
+namespace's data nodes: ``kedro run --pipelines segmentation`` (or ``--namespaces
+segmentation`` to skip rebuilding the metadata table, which must then exist).
 """
 
 from __future__ import annotations
@@ -99,12 +101,12 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             ),
             Node(
                 load_segmentation_subjects,
-                inputs=["mrbrains_raw@images", "splits", "params:segmentation"],
+                inputs=["mrbrains_raw", "splits", "params:segmentation"],
                 outputs="subjects",
                 name="load_subjects",
             ),
         ],
-        inputs={"mrbrains_metadata", "mrbrains_raw@images"},
+        inputs={"mrbrains_metadata", "mrbrains_raw"},
         outputs={f"{model}_manifest": f"segmentation.{model}.manifest" for model in MODELS},
         parameters={"params:segmentation"},
         namespace="segmentation",

@@ -22,18 +22,19 @@ from med_unlearning.pipelines.tuning.nodes import combine_selections, make_tunin
 
 __all__ = ["TASK_INPUTS", "create_pipeline"]
 
-#: Per task: raw data (for the runs), data scored, metadata, splits, parameters section.
+#: Per task: data for the runs, data scored (the fastMRI volumes; the preprocessed
+#: ``segmentation.subjects``), metadata, splits, parameters section.
 TASK_INPUTS = {
     "recon": (
-        "fastmri_raw@volumes",
-        "fastmri_raw@volumes",
+        "fastmri_raw",
+        "fastmri_raw",
         "fastmri_metadata",
         "recon.splits",
         "params:recon",
     ),
     "segmentation": (
-        "mrbrains_raw@images",
-        "tuning.segmentation.subjects",
+        "segmentation.subjects",
+        "segmentation.subjects",
         "mrbrains_metadata",
         "segmentation.splits",
         "params:segmentation",
@@ -70,19 +71,6 @@ def _task_pipeline(task: str) -> Pipeline:
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
     """Create the ``tuning`` pipeline (both tasks, then the combined selection)."""
-    from med_unlearning.pipelines.segmentation.nodes import load_segmentation_subjects
-
-    subjects = Pipeline(
-        [
-            Node(
-                load_segmentation_subjects,
-                inputs=["mrbrains_raw@images", "segmentation.splits", "params:segmentation"],
-                outputs="tuning.segmentation.subjects",
-                name="load_tuning_segmentation_subjects",
-                tags=["tuning", "segmentation"],
-            )
-        ]
-    )
     combine = Pipeline(
         [
             Node(
@@ -100,6 +88,6 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
         ]
     )
     return Pipeline(
-        subjects + _task_pipeline("recon") + _task_pipeline("segmentation") + combine,
+        _task_pipeline("recon") + _task_pipeline("segmentation") + combine,
         tags="tuning",
     )

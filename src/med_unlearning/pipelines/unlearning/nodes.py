@@ -23,10 +23,9 @@ from typing import Any
 import pandas as pd
 from torch.utils.data import DataLoader
 
-from med_unlearning.data.labels import get_label_mapping
 from med_unlearning.data.masks import KspaceUndersampler
 from med_unlearning.data.recon_dataset import FastMRISliceDataset, ReconSliceTransform, VolumeSource
-from med_unlearning.data.seg_dataset import load_subjects
+from med_unlearning.data.seg_dataset import SubjectVolume
 from med_unlearning.data.splits import FORGET_TRAIN, RETAIN_TRAIN, ids_with_roles
 from med_unlearning.io.checkpoint import ModelCheckpoint
 from med_unlearning.io.lineage import check_pair_with_split
@@ -164,24 +163,31 @@ def recon_loaders(
 
 def segmentation_loaders(
     task: SegmentationTask,
-    images: Mapping[str, Any],
+    subjects: Mapping[str, SubjectVolume],
     plan: UnlearningPlan,
     segmentation: SegmentationParams,
     task_params: TaskUnlearningParams,
     runtime: RuntimeParams,
     seed: int,
 ) -> Loaders:
-    """Random-patch loaders of the forget subjects and the retain subset (``None`` if unused)."""
+    """Random-patch loaders of the forget subjects and the retain subset (``None`` if unused).
+
+    Args:
+        subjects: the preprocessed subjects (``segmentation.subjects``, built once by the
+            segmentation pipeline, exactly as the original was trained on them).
+
+    Raises:
+        ValueError: a planned subject is not among ``subjects``.
+    """
     data = task_params.data  # type: ignore[attr-defined]
     training = segmentation.training
     batch_size = data.batch_size or training.batch_size
-    subjects = load_subjects(
-        images,
-        [*plan.forget_ids, *plan.retain_ids],
-        segmentation.data.modalities,
-        get_label_mapping(segmentation.data.label_mapping),
-        crop_margin=segmentation.data.crop_margin,
-    )
+    absent = [item for item in [*plan.forget_ids, *plan.retain_ids] if item not in subjects]
+    if absent:
+        raise ValueError(
+            f"subjects {absent} of the unlearning plan are not in segmentation.subjects "
+            f"(holds {sorted(subjects)}); run the segmentation pipeline with these splits"
+        )
 
     def loader(ids: list[str], stream: int) -> DataLoader:
         dataset = task.patch_dataset(

@@ -4,7 +4,8 @@ The grid (:func:`med_unlearning.unlearning.grid.study_runs`) is known in code �
 pipelines before it reads parameters — while every number comes from
 ``parameters_unlearning.yml``::
 
-    <task>_raw, <task>_metadata, <task>.splits, <task>.original.checkpoint,
+    fastmri_raw | segmentation.subjects (preprocessed once by the segmentation pipeline),
+    <task>_metadata, <task>.splits, <task>.original.checkpoint,
     <task>.oracle.checkpoint, params:unlearning.<task>.strategies.<strategy>,
     params:unlearning.<task>.{request, seed, ...} ─► unlearning.<task>.<run>.unlearn
         ─► unlearning.<task>.<run>.checkpoint       (versioned safetensors, lineage metadata)
@@ -47,11 +48,12 @@ __all__ = [
 
 TASKS = ("recon", "segmentation")
 
-#: Per task: raw data, metadata table, splits table, task parameters section.
+#: Per task: the data the runs read (fastMRI volumes; the preprocessed segmentation subjects
+#: of ``segmentation.subjects``), metadata table, splits table, task parameters section.
 TASK_INPUTS = {
-    "recon": ("fastmri_raw@volumes", "fastmri_metadata", "recon.splits", "params:recon"),
+    "recon": ("fastmri_raw", "fastmri_metadata", "recon.splits", "params:recon"),
     "segmentation": (
-        "mrbrains_raw@images",
+        "segmentation.subjects",
         "mrbrains_metadata",
         "segmentation.splits",
         "params:segmentation",
