@@ -66,7 +66,8 @@ class OptionalTorchWeightsDataset(AbstractDataset[None, Any]):
 
     def load(self) -> Any:
         if self._path is None:
-            logger.info("No weights file configured%s: loading None", self._given_by())
+            unset = f" ({self._parameter} is null)" if self._parameter else ""
+            logger.info("No weights file configured%s: loading None", unset)
             return None
         if not self._path.is_file():
             raise DatasetError(
