@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from med_unlearning.data.sample_fastmri import centered_fft2, centered_ifft2, ismrmrd_header
+from med_unlearning.datasets import OptionalTorchWeightsDataset
 from med_unlearning.io.fastmri import FastMRIVolume, read_fastmri_volume, write_fastmri_volume
 from med_unlearning.metrics.image_quality import volume_metrics
 from med_unlearning.params.runtime import RuntimeParams
@@ -273,7 +274,7 @@ def test_resnet50_with_medicalnet_weights_trains_one_step_at_the_study_patch(
             "data": {"modalities": ["T1", "IR", "FLAIR"], "label_mapping": "evaluation_8"},
             "model": {
                 "architecture": "med3d_resnet50", "base_width": 64, "head_channels": 32,
-                "no_max_pool": False, "pretrained_weights": str(weights),
+                "no_max_pool": False,
             },
             "training": {"patch_size": [128, 128, 48], "batch_size": 1, "loss": "ce"},
         }
@@ -281,7 +282,7 @@ def test_resnet50_with_medicalnet_weights_trains_one_step_at_the_study_patch(
     task = SegmentationTask.from_params(params, RuntimeParams(device="cpu", progress=False))
     subjects = task.load_subjects(mrbrains_like_subject("070", 70), ["070"])
     seed_everything(0)
-    model = task.build_model()
+    model = task.build_model(OptionalTorchWeightsDataset(filepath=str(weights)).load())
     torch.testing.assert_close(
         model.layer4[2].conv3.weight, published["module.layer4.2.conv3.weight"]
     )

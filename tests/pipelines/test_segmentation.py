@@ -23,7 +23,11 @@ from med_unlearning.params import ParameterError, validate_section
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationParams
 from med_unlearning.pipelines.segmentation.nodes import make_training_manifests, split_subjects
-from med_unlearning.pipelines.segmentation.pipeline import MODELS, create_pipeline
+from med_unlearning.pipelines.segmentation.pipeline import (
+    MEDICALNET_WEIGHTS,
+    MODELS,
+    create_pipeline,
+)
 from med_unlearning.tasks.segmentation import SegmentationTask
 
 METADATA = pd.DataFrame(
@@ -128,10 +132,13 @@ def test_parameters_are_validated_with_the_key_named() -> None:
         validate_section("segmentation", {"split": {"forget": {"by": "column", "column": "site"}}})
     with pytest.raises(ParameterError, match=r"segmentation\.data\.modalities"):
         validate_section("segmentation", {"data": {"modalities": ["T1", "T1"]}})
-    with pytest.raises(ParameterError, match="base_width 64"):
-        validate_section(
-            "segmentation", {"model": {"pretrained_weights": "/x.pth", "base_width": 16}}
-        )
+    with pytest.raises(
+        ParameterError, match=r"pretrained_weights moved.*medicalnet_weights.*globals\.yml"
+    ):
+        validate_section("segmentation", {"model": {"pretrained_weights": "/x.pth"}})
+    # a leftover `null` is harmless and dropped
+    typed = validate_section("segmentation", {"model": {"pretrained_weights": None}})
+    assert "pretrained_weights" not in typed.model.model_dump()
     with pytest.raises(ParameterError, match=r"segmentation\.training\.patch_sise"):
         validate_section("segmentation", {"training": {"patch_sise": [8, 8, 8]}})
 
@@ -158,8 +165,19 @@ def test_one_training_pipeline_per_model_under_namespaces() -> None:
             assert f"segmentation.{model}.{suffix}" in pipeline.all_outputs()
     assert set(MODELS) == {"original", "oracle", "reference"}
     assert pipeline.inputs() == {
-        "mrbrains_raw", "mrbrains_user_metadata", "params:segmentation", "params:runtime"
+        "mrbrains_raw", "mrbrains_user_metadata", "params:segmentation", "params:runtime",
+        "segmentation.medicalnet_weights",
     }
+
+
+def test_every_training_node_reads_the_medicalnet_weights_dataset() -> None:
+    """The weights file is a catalog input of each training node (visible in kedro-viz),
+    not a path read inside the node; no other node reads it."""
+    nodes = {node.name: node for node in create_pipeline().nodes}
+    readers = {name for name, node in nodes.items() if MEDICALNET_WEIGHTS in node.inputs}
+    assert readers == {f"segmentation.{model}.train" for model in MODELS}
+    for model in MODELS:  # passed as the node's 4th argument, ``medicalnet_weights``
+        assert nodes[f"segmentation.{model}.train"].inputs[3] == MEDICALNET_WEIGHTS
 
 
 def _write_phantoms(folder: Path, subject_ids: list[str]) -> None:

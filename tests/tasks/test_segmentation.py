@@ -226,18 +226,16 @@ def test_checkpoints_round_trip_and_must_match_the_parameters(subjects: dict) ->
         other.load_checkpoint(checkpoint)
 
 
-def test_build_model_loads_local_medicalnet_weights(tmp_path) -> None:
+def test_build_model_loads_given_medicalnet_weights() -> None:
     task = make_task()
     file_model = task.build_model()
     state = {
         f"module.{key}": torch.randn_like(value.float())
         for key, value in file_model.state_dict().items()
     }
-    path = tmp_path / "resnet_10.pth"
-    torch.save({"state_dict": state}, path)
-    task.pretrained_weights = str(path)
-    model = task.build_model()
+    model = task.build_model({"state_dict": state})
     torch.testing.assert_close(model.conv1.weight, state["module.conv1.weight"])
+    assert not torch.equal(task.build_model().conv1.weight, state["module.conv1.weight"])
 
 
 def test_training_is_deterministic_on_cpu(subjects: dict) -> None:

@@ -7,6 +7,7 @@
 - :class:`WriteOnceFolderDataset` — a partitioned folder sample data may fill only when empty.
 - :class:`OptionalCSVDataset` — a user CSV table that may be absent.
 - :class:`OptionalJSONDataset` — a (versioned) JSON document that loads as ``{}`` while absent.
+- :class:`OptionalTorchWeightsDataset` — a read-only ``torch.save`` weights file, ``None`` if unset.
 
 Classes are imported on first use, so reading a fastMRI file does not import torch.
 """
@@ -23,6 +24,7 @@ __all__ = [
     "NiftiDataset",
     "OptionalCSVDataset",
     "OptionalJSONDataset",
+    "OptionalTorchWeightsDataset",
     "WriteOnceFolderDataset",
 ]
 
@@ -33,6 +35,7 @@ _MODULES = {
     "NiftiDataset": "nifti_dataset",
     "OptionalCSVDataset": "optional_csv_dataset",
     "OptionalJSONDataset": "optional_json_dataset",
+    "OptionalTorchWeightsDataset": "torch_weights_dataset",
     "WriteOnceFolderDataset": "write_once_folder_dataset",
 }
 
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from med_unlearning.datasets.nifti_dataset import NiftiDataset
     from med_unlearning.datasets.optional_csv_dataset import OptionalCSVDataset
     from med_unlearning.datasets.optional_json_dataset import OptionalJSONDataset
+    from med_unlearning.datasets.torch_weights_dataset import OptionalTorchWeightsDataset
     from med_unlearning.datasets.write_once_folder_dataset import WriteOnceFolderDataset
 
 

@@ -19,8 +19,9 @@ __all__ = [
     "validate_section",
 ]
 
-#: Top-level keys that are not schema sections but plain values (paths given at run time).
-FREE_TOP_LEVEL_KEYS = frozenset({"data_root", "raw"})
+#: Top-level keys that are not schema sections but plain values (paths given at run time,
+#: read by the catalog through ``${runtime_params:...}``).
+FREE_TOP_LEVEL_KEYS = frozenset({"data_root", "raw", "medicalnet_weights"})
 
 _SECTIONS: dict[str, type[BaseModel]] = {}
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
@@ -137,9 +138,12 @@ class SegmentationModelParams(StrictModel):
             ResNet-18/34, B otherwise), which its weights need.
         no_max_pool: skip the stem's max-pooling: logits at 1/2 instead of 1/4 of the input
             resolution (more detail, ~8× the compute). Off in the study's network.
-        pretrained_weights: path of a local MedicalNet ``.pth`` (e.g. ``resnet_50_23dataset.pth``)
-            loaded into the encoder before training; ``null`` = random initialisation.
-            Needs ``base_width: 64`` and the file's depth.
+
+    MedicalNet weights are not a parameter: they are the catalog entry
+    ``segmentation.medicalnet_weights``, whose file is set by the ``medicalnet_weights``
+    globals key (``conf/<env>/globals.yml``) or ``kedro run --params
+    medicalnet_weights=/path/resnet_50_23dataset.pth``. The former key
+    ``pretrained_weights`` is refused with that hint (``null`` is ignored).
     """
 
     architecture: Literal[
@@ -149,16 +153,21 @@ class SegmentationModelParams(StrictModel):
     head_channels: PositiveInt = 32
     shortcut_type: Literal["A", "B"] | None = None
     no_max_pool: bool = False
-    pretrained_weights: str | None = None
 
-    @model_validator(mode="after")
-    def _pretrained_width(self) -> SegmentationModelParams:
-        if self.pretrained_weights is not None and self.base_width != 64:
-            raise ValueError(
-                "pretrained_weights needs base_width 64 (MedicalNet's widths), got "
-                f"{self.base_width}"
-            )
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_pretrained_weights(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "pretrained_weights" in data:
+            if data["pretrained_weights"] is not None:
+                raise ValueError(
+                    "segmentation.model.pretrained_weights moved to the catalog: set the "
+                    "file with `medicalnet_weights: /path/resnet_50_23dataset.pth` in "
+                    "conf/<env>/globals.yml, or `kedro run --params "
+                    "medicalnet_weights=/path/resnet_50_23dataset.pth` (catalog entry "
+                    "segmentation.medicalnet_weights)"
+                )
+            data = {key: value for key, value in data.items() if key != "pretrained_weights"}
+        return data
 
 
 class SegmentationOptimizerParams(StrictModel):

@@ -90,7 +90,6 @@ class SegmentationTask:
         loss: ``ce`` (cross-entropy) or ``dice_ce`` (cross-entropy + MONAI masked Dice).
         dice_weight: weight of the Dice term in ``dice_ce``.
         inference: sliding-window settings for whole volumes.
-        pretrained_weights: optional local MedicalNet ``.pth`` loaded by :meth:`build_model`.
         device: where prediction runs (``auto``/``cpu``/``cuda``).
         precision: ``fp32``/``bf16``/``fp16`` (autocast on CUDA only).
         crop_margin: preprocessing, see :func:`~med_unlearning.data.seg_dataset.load_subject`.
@@ -109,7 +108,6 @@ class SegmentationTask:
         loss: Literal["ce", "dice_ce"] = "ce",
         dice_weight: float = 1.0,
         inference: InferenceSettings,
-        pretrained_weights: str | None = None,
         device: str | torch.device = "auto",
         precision: str = "fp32",
         crop_margin: int = 4,
@@ -124,7 +122,6 @@ class SegmentationTask:
         self.loss_name = loss
         self.dice_weight = float(dice_weight)
         self.inference = inference
-        self.pretrained_weights = pretrained_weights
         self.device = device
         self.precision = precision
         self.crop_margin = crop_margin
@@ -165,7 +162,6 @@ class SegmentationTask:
                 sw_batch_size=inference.sw_batch_size,
                 mode=inference.mode,
             ),
-            pretrained_weights=model.pretrained_weights,
             device=runtime.device if runtime is not None else "auto",
             precision=runtime.precision if runtime is not None else "fp32",
             crop_margin=params.data.crop_margin,
@@ -184,11 +180,24 @@ class SegmentationTask:
         """Class names; index 0 is the background."""
         return self.label_mapping.class_names
 
-    def build_model(self) -> nn.Module:
-        """A fresh network; the encoder is loaded from ``pretrained_weights`` when set."""
+    def build_model(
+        self, pretrained: Any | None = None, source: str = "MedicalNet weights"
+    ) -> nn.Module:
+        """A fresh network; its encoder takes ``pretrained`` when given.
+
+        Args:
+            pretrained: loaded MedicalNet weights (``{'state_dict': …}`` or a state dict,
+                e.g. the ``segmentation.medicalnet_weights`` catalog entry); ``None`` =
+                random initialisation. The head stays fresh.
+            source: where ``pretrained`` comes from, named in errors.
+
+        Raises:
+            WeightsMismatchError: the weights do not fit the network (base width, depth,
+                shortcut type), listing the keys.
+        """
         model = build_model(self.architecture, self.architecture_params)
-        if self.pretrained_weights:
-            load_medicalnet_weights(model, self.pretrained_weights)
+        if pretrained is not None:
+            load_medicalnet_weights(model, pretrained, source)
         return model
 
     def load_checkpoint(self, checkpoint: ModelCheckpoint) -> nn.Module:
@@ -460,8 +469,7 @@ class SegmentationTask:
         return (
             f"SegmentationTask(architecture={self.architecture!r}, "
             f"params={self.architecture_params}, mapping={self.label_mapping.name!r}, "
-            f"modalities={list(self.modalities)}, loss={self.loss_name!r}, "
-            f"pretrained={self.pretrained_weights!r})"
+            f"modalities={list(self.modalities)}, loss={self.loss_name!r})"
         )
 
 

@@ -38,6 +38,7 @@ from med_unlearning.data.splits import (
 from med_unlearning.ids import AmbiguousIdError, match_item_ids
 from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
 from med_unlearning.io.lineage import SPLITS_HASH_KEY, splits_table_hash
+from med_unlearning.models.medicalnet import weights_fingerprint
 from med_unlearning.params.base import typed_params
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationForgetParams, SegmentationParams
@@ -58,6 +59,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ID_COLUMN = "subject_id"
+#: The catalog entry of the MedicalNet weights, named in errors about them.
+MEDICALNET_WEIGHTS_SOURCE = "MedicalNet weights (catalog entry segmentation.medicalnet_weights)"
 #: Roles each model trains on. ``reference``: the oracle's recipe and subjects with another
 #: seed (``runtime.seed + segmentation.training.reference_seed_offset``): the seed-noise floor
 #: and the membership attack's calibration model; it never sees a forget subject.
@@ -237,14 +240,21 @@ def load_segmentation_subjects(
 
 
 def _resume_settings(
-    model_name: str, train_ids: list[str], params: SegmentationParams, runtime: RuntimeParams
+    model_name: str,
+    train_ids: list[str],
+    params: SegmentationParams,
+    runtime: RuntimeParams,
+    weights: str | None = None,
 ) -> ResumeSettings | None:
     """Where model ``model_name`` keeps its epoch checkpoints (``runtime.resume_dir``), keyed
-    by everything that defines the run except its epoch count (so a run can be extended)."""
+    by everything that defines the run except its epoch count (so a run can be extended),
+    the pre-trained ``weights`` fingerprint included."""
     if runtime.checkpoint_every == 0 and not runtime.resume:
         return None
     recipe = params.model_dump(mode="json", exclude={"training": {"epochs"}})
-    key = resume_key("segmentation", model_name, recipe, train_ids, runtime.seed, runtime.precision)
+    key = resume_key(
+        "segmentation", model_name, recipe, train_ids, runtime.seed, runtime.precision, weights
+    )
     return ResumeSettings(
         path=Path(runtime.resume_dir) / "segmentation" / f"{model_name}.pt",
         every=runtime.checkpoint_every,
@@ -257,13 +267,17 @@ def train_segmentation_model(
     subjects: Mapping[str, SubjectVolume],
     manifest: Mapping[str, Any],
     splits: pd.DataFrame,
+    medicalnet_weights: Any | None,
     params: SegmentationParams,
     runtime: RuntimeParams,
 ) -> tuple[ModelCheckpoint, pd.DataFrame]:
     """Train one model on the manifest's subjects; return its checkpoint and history.
 
-    The history gets ``dice_<role>`` columns (mean Dice of the split's subjects of each role)
-    every ``segmentation.training.validation_interval`` epochs (0 = never).
+    ``medicalnet_weights`` (the ``segmentation.medicalnet_weights`` catalog entry: the
+    loaded MedicalNet file, or ``None`` when none is configured) initialises the encoder;
+    the checkpoint records a fingerprint of them (``pretrained_weights``). The history gets
+    ``dice_<role>`` columns (mean Dice of the split's subjects of each role) every
+    ``segmentation.training.validation_interval`` epochs (0 = never).
     """
     params, runtime = typed_params(SegmentationParams, params), typed_params(RuntimeParams, runtime)
     model_name = str(manifest["model"])
@@ -274,7 +288,8 @@ def train_segmentation_model(
     if runtime.cudnn_benchmark:
         torch.backends.cudnn.benchmark = True
     task = SegmentationTask.from_params(params, runtime)
-    model = task.build_model()
+    model = task.build_model(medicalnet_weights, source=MEDICALNET_WEIGHTS_SOURCE)
+    fingerprint = weights_fingerprint(medicalnet_weights)
     roles = dict(zip(splits[ID_COLUMN].astype(str), splits[ROLE_COLUMN], strict=True))
     validation = {
         role: [subjects[i] for i in ids_with_roles(splits, [role], ID_COLUMN)]
@@ -304,7 +319,7 @@ def train_segmentation_model(
         description=f"segmentation.{model_name}",
         validation_subjects=validation,
         validation_interval=training.validation_interval,
-        resume=_resume_settings(model_name, train_ids, params, runtime),
+        resume=_resume_settings(model_name, train_ids, params, runtime, fingerprint),
     )
     logger.info("segmentation.%s trained in %.1f s", model_name, result.wall_time_s)
     metadata = CheckpointMetadata(
@@ -323,7 +338,7 @@ def train_segmentation_model(
             "class_names": list(task.class_names),
             "modalities": list(task.modalities),
             "data": params.data.model_dump(mode="json"),
-            "pretrained_weights": params.model.pretrained_weights,
+            "pretrained_weights": fingerprint,
             "training": training.model_dump(mode="json"),
             "roles": {subject_id: roles[subject_id] for subject_id in train_ids},
         },

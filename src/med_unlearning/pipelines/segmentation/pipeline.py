@@ -11,6 +11,7 @@ Wiring (all names under the ``segmentation`` namespace)::
                                                          │
     make_training_manifests ─ segmentation.{original,oracle,reference}.manifest
                                                          │
+    segmentation.medicalnet_weights (optional MedicalNet file, None when unset) ─┐
     one training pipeline per model (namespace segmentation.original / .oracle / .reference):
         train ─ checkpoint (versioned), history
         predict ─ predictions (NIfTI per subject, input affine), scores (Dice per subject)
@@ -38,20 +39,24 @@ from med_unlearning.pipelines.segmentation.nodes import (
     train_segmentation_model,
 )
 
-__all__ = ["MODELS", "create_pipeline", "training_pipeline"]
+__all__ = ["MEDICALNET_WEIGHTS", "MODELS", "create_pipeline", "training_pipeline"]
 
 #: The two models every segmentation study trains.
 MODELS = tuple(TRAINING_ROLES)
 
 _SHARED_PARAMS = {"params:segmentation", "params:runtime"}
+#: The catalog entry of the optional MedicalNet weights every training node starts from
+#: (``None`` when no file is configured; see conf/base/globals.yml ``medicalnet_weights``).
+MEDICALNET_WEIGHTS = "segmentation.medicalnet_weights"
 
 
 def training_pipeline() -> Pipeline:
     """One model's training and prediction; instantiated per model with a namespace.
 
-    Free inputs: ``manifest`` (namespaced), ``subjects`` and ``splits`` (mapped to the shared
-    ``segmentation.subjects`` / ``segmentation.splits``); outputs ``checkpoint``, ``history``,
-    ``predictions``, ``scores``.
+    Free inputs: ``manifest`` (namespaced), ``subjects``, ``splits`` and
+    ``medicalnet_weights`` (mapped to the shared ``segmentation.subjects`` /
+    ``segmentation.splits`` / ``segmentation.medicalnet_weights``); outputs ``checkpoint``,
+    ``history``, ``predictions``, ``scores``.
     """
     return Pipeline(
         [
@@ -61,6 +66,7 @@ def training_pipeline() -> Pipeline:
                     "subjects",
                     "manifest",
                     "splits",
+                    "medicalnet_weights",
                     "params:segmentation",
                     "params:runtime",
                 ],
@@ -114,7 +120,11 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
     models = [
         Pipeline(
             training_pipeline(),
-            inputs={"subjects": "segmentation.subjects", "splits": "segmentation.splits"},
+            inputs={
+                "subjects": "segmentation.subjects",
+                "splits": "segmentation.splits",
+                "medicalnet_weights": MEDICALNET_WEIGHTS,
+            },
             parameters=_SHARED_PARAMS,
             namespace=f"segmentation.{model}",
         )
