@@ -34,6 +34,14 @@ def test_a_test_set_can_never_select_settings(test_set):
         TuningParams.model_validate(_params(attack={"nonmember_set": test_set}))
 
 
+@pytest.mark.parametrize("training_set", ["retain_train", "retain", "forget_train"])
+def test_training_items_may_select_settings(training_set):
+    """Damage to memorised training items is what a retain criterion must see; training
+    items are no test set."""
+    params = TuningParams.model_validate(_params(retain={"set": training_set, "metric": "ssim"}))
+    assert params.for_task("recon").retain.set == training_set
+
+
 def test_a_dimension_must_be_a_parameter_of_the_strategy():
     bad = _params(strategies={"nl_ft": {"space": {"epochz": SPACE["epochs"]}}})
     with pytest.raises(ValidationError, match=r"\['epochz'\] are not parameters of 'nl_ft'"):

@@ -16,8 +16,12 @@ from med_unlearning.tuning.space import SearchDimension
 
 __all__ = ["CriterionParams", "StrategyTuningParams", "TaskTuningParams", "TuningParams"]
 
-#: Sets a selection may read: validation sets and the forget *training* items (never tests).
-SELECTION_SETS = frozenset({"retain_val", "forget_val", "forget_train", "val", "forget"})
+#: Sets a selection may read: validation sets and training items (never a test set). The
+#: retain *training* items (``retain_train``; segmentation: ``retain``) are where a method's
+#: damage to what the model memorised shows; validation items only show generalisation.
+SELECTION_SETS = frozenset(
+    {"retain_val", "forget_val", "forget_train", "val", "forget", "retain_train", "retain"}
+)
 
 
 class CriterionParams(StrictModel):
@@ -31,7 +35,7 @@ class CriterionParams(StrictModel):
     def _not_a_test_set(cls, value: str) -> str:
         if value not in SELECTION_SETS:
             raise ValueError(
-                f"selection may only read validation sets and the forget training items "
+                f"selection may only read validation sets and training items "
                 f"{sorted(SELECTION_SETS)}; got {value!r}"
             )
         return value

@@ -16,7 +16,7 @@ Two declared objectives (see ``docs`` in the README, "Tuning"):
   costs no retraining (zero-filling for reconstruction).
 
 Neither objective reads a test set: the callers pass tables restricted to validation sets
-and the forget training items.
+and training items (retain or forget).
 """
 
 from __future__ import annotations

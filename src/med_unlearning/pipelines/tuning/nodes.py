@@ -3,7 +3,7 @@
 Each trial runs the strategy exactly as the unlearning pipeline would (same request, retain
 subset, loaders and seed; :func:`~med_unlearning.pipelines.unlearning.nodes.unlearn`) with
 the trial's settings, keeps the model in memory, and scores it on the selection sets only:
-the validation sets and the forget training items — never a test set (the parameters schema
+the validation sets and training items — never a test set (the parameters schema
 refuses test sets). The oracle and the original are scored once on the same sets.
 """
 
@@ -45,13 +45,15 @@ __all__ = ["SELECTION_SET_ROLES", "TRIAL_METHOD", "combine_selections", "make_tu
 
 logger = logging.getLogger(__name__)
 
-#: Selection set -> the split roles it is made of (validation and forget-training only).
+#: Selection set -> the split roles it is made of (validation and training roles only).
 SELECTION_SET_ROLES: Mapping[str, tuple[str, ...]] = {
     "retain_val": ("retain_val",),
     "forget_val": ("forget_val",),
     "forget_train": ("forget_train",),
     "forget": ("forget_train",),
     "val": ("retain_val",),
+    "retain_train": ("retain_train",),
+    "retain": ("retain_train",),
 }
 
 #: The ``method`` a trial's scores carry.
