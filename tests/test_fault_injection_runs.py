@@ -143,6 +143,16 @@ def _folder_state(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+def _latest_version(path: Path) -> Path:
+    """The newest version's file of a versioned dataset (erasure records and histories are
+    versioned like the checkpoints), or ``path`` itself when it is a plain file."""
+    if path.is_file():
+        return path
+    versions = sorted(folder for folder in path.iterdir() if folder.is_dir())
+    assert versions, f"{path}: no version written"
+    return versions[-1] / path.name
+
+
 def _assert_consistent(root: Path, *, unlearning: bool) -> None:
     for file in (root / "06_models").rglob("*.safetensors"):
         if file.is_file():
@@ -154,12 +164,15 @@ def _assert_consistent(root: Path, *, unlearning: bool) -> None:
     if unlearning:
         for run in RUNS:
             unlearned = _latest(root, f"unlearning/recon/{run}.safetensors")
-            record_file = root / "08_reporting" / "erasure_requests" / "recon" / f"{run}.json"
+            record_file = _latest_version(
+                root / "08_reporting" / "erasure_requests" / "recon" / f"{run}.json"
+            )
             record = json.loads(record_file.read_text())
             assert unlearned.metadata.parent_hash == original.content_hash, run
             assert record["parent"]["hash"] == original.content_hash, run
             assert record["unlearned"]["hash"] == unlearned.content_hash, run
-            assert (root / "08_reporting" / "unlearning" / "recon" / f"{run}_history.csv").is_file()
+            history = root / "08_reporting" / "unlearning" / "recon" / f"{run}_history.csv"
+            assert _latest_version(history).is_file(), run
     assert _leftovers(root) == []
 
 
@@ -237,7 +250,7 @@ def test_unlearning_interrupted_in_the_strategy_loop_reruns_consistently(
 def test_unlearning_interrupted_while_saving_an_erasure_record_reruns_consistently(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kedro_datasets.json import JSONDataset
+    from med_unlearning.datasets import OptionalJSONDataset as JSONDataset
 
     fail_at = random.Random(2).randint(1, len(RUNS))
     real_save, records = JSONDataset.save, []

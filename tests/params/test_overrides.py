@@ -94,3 +94,17 @@ def test_base_request_unchanged_without_override(project_path: Path, tmp_path: P
         raw, request = _request(session)
     assert request.kind == "column" and request.values == ("knee",)
     assert raw["description"]
+
+
+def test_a_segmentation_forget_override_without_by_switches_by_to_its_way() -> None:
+    base = {"segmentation": {"split": {"forget": {
+        "by": "column", "column": "description", "values": ["second_scanner"], "ids": ["070"],
+        "query": None,
+    }}}}  # fmt: skip
+    ids = drop_overridden_selectors(base, {"segmentation": {"split": {"forget": {"ids": ["1"]}}}})
+    assert ids["segmentation"]["split"]["forget"]["by"] == "ids"
+    query = drop_overridden_selectors(base, {"segmentation": {"split": {"forget": {"query": "x"}}}})
+    assert query["segmentation"]["split"]["forget"]["by"] == "query"
+    explicit = {"segmentation": {"split": {"forget": {"by": "column", "values": ["a"]}}}}
+    assert drop_overridden_selectors(base, explicit)["segmentation"]["split"]["forget"]["by"] == "column"
+    assert base["segmentation"]["split"]["forget"]["by"] == "column"  # the lower layer is copied

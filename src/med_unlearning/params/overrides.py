@@ -13,7 +13,10 @@ the way merges softly as everywhere else, so ``--params unlearning.recon.request
 keeps base's ``column``.
 
 :data:`SELECTOR_BLOCKS` lists the selector blocks (``*`` matches any key, e.g. the task).
-Segmentation's ``split.forget`` is not one: its ``by`` key says which way is used.
+Segmentation's ``split.forget`` names its way in a ``by`` key (:data:`BY_SELECTOR_BLOCKS`):
+an override that sets one way's keys without ``by`` (``--params
+"segmentation.split.forget.ids=[070]"`` over base's ``by: column``) switches ``by`` to that
+way, so the override is what is used rather than silently ignored.
 """
 
 from __future__ import annotations
@@ -22,13 +25,16 @@ import copy
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-__all__ = ["SELECTOR_BLOCKS", "SELECTOR_WAYS", "drop_overridden_selectors"]
+__all__ = ["BY_SELECTOR_BLOCKS", "SELECTOR_BLOCKS", "SELECTOR_WAYS", "drop_overridden_selectors"]
 
 #: Paths of the selector blocks in the parameters tree.
 SELECTOR_BLOCKS: tuple[tuple[str, ...], ...] = (
     ("unlearning", "*", "request"),
     ("recon", "forget"),
 )
+
+#: Selector blocks whose ``by`` key names the way in use (all ways' keys may be present).
+BY_SELECTOR_BLOCKS: tuple[tuple[str, ...], ...] = (("segmentation", "split", "forget"),)
 
 #: The ways a selector can pick items, each with its keys.
 SELECTOR_WAYS: dict[str, frozenset[str]] = {
@@ -81,4 +87,9 @@ def drop_overridden_selectors(lower: Any, upper: Any) -> Any:
             had = {way for way, keys in SELECTOR_WAYS.items() if keys & set(low)}
             if used - had:
                 low.clear()
+    for path in BY_SELECTOR_BLOCKS:
+        for low, high in _blocks(result, upper, path):
+            used = {way for way, keys in SELECTOR_WAYS.items() if keys & set(high)}
+            if "by" not in high and len(used) == 1:
+                low["by"] = next(iter(used))
     return result
