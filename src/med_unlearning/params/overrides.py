@@ -64,6 +64,11 @@ def _blocks(
     return pairs
 
 
+def _ways(block: Mapping[str, Any]) -> set[str]:
+    """The selector ways (``ids``, ``column``, ``query``) whose keys ``block`` sets."""
+    return {way for way, keys in SELECTOR_WAYS.items() if keys & set(block)}
+
+
 def drop_overridden_selectors(lower: Any, upper: Any) -> Any:
     """A copy of ``lower`` without the selector keys that ``upper`` overrides.
 
@@ -83,13 +88,11 @@ def drop_overridden_selectors(lower: Any, upper: Any) -> Any:
         return lower
     for path in SELECTOR_BLOCKS:
         for low, high in _blocks(result, upper, path):
-            used = {way for way, keys in SELECTOR_WAYS.items() if keys & set(high)}
-            had = {way for way, keys in SELECTOR_WAYS.items() if keys & set(low)}
-            if used - had:
+            if _ways(high) - _ways(low):
                 low.clear()
     for path in BY_SELECTOR_BLOCKS:
         for low, high in _blocks(result, upper, path):
-            used = {way for way, keys in SELECTOR_WAYS.items() if keys & set(high)}
+            used = _ways(high)
             if "by" not in high and len(used) == 1:
                 low["by"] = next(iter(used))
     return result
