@@ -205,7 +205,7 @@ def test_default_study_holds_out_test_and_validation_subjects_from_every_model()
     import pandas as pd
     import yaml
 
-    from med_unlearning.data.splits import FORGET_TRAIN, RETAIN_TEST, RETAIN_VAL
+    from med_unlearning.data.splits import FORGET_TEST, FORGET_TRAIN, RETAIN_TEST, RETAIN_VAL
     from med_unlearning.params.segmentation import SegmentationParams
     from med_unlearning.pipelines.segmentation.nodes import (
         make_training_manifests,
@@ -227,7 +227,10 @@ def test_default_study_holds_out_test_and_validation_subjects_from_every_model()
         "description": [cohorts.cohort_of(i) for i in ids],
     })  # fmt: skip
     roles = split_subjects(metadata, params).set_index("subject_id")["role"]
-    assert set(roles.loc[sorted(test)]) == {RETAIN_TEST}
+    # >= 4 typical test subjects, and >= 2 of the request's kind (the attack's non-members).
+    assert (roles.loc[sorted(test)] == RETAIN_TEST).sum() >= 4
+    assert set(roles[roles == FORGET_TEST].index) == {"11", "12", "13"}
+    assert {cohorts.cohort_of(i) for i in ("11", "12", "13")} == {"second_scanner"}
     assert set(roles.loc[sorted(val)]) == {RETAIN_VAL}
     # The default request forgets the two second-scanner subjects (>= 2: subject-level CIs).
     assert set(roles[roles == FORGET_TRAIN].index) == {"070", "148"}

@@ -232,3 +232,67 @@ def test_one_volume_per_class_is_not_computable_and_says_so() -> None:
         "not computable: 1 member and 1 non-member volume"
     )
     assert (table["private"] == "n/a").all()
+
+
+def _site_study(seed: int = 0, subjects: int = 6, slices: int = 8, site_shift: float = 0.05):
+    """Segmentation-like per-slice losses with a second site (the forget request's kind).
+
+    Members (``forget``) and ``forget_test`` subjects come from site B, ``test`` subjects
+    from site A. No model saw any member; the oracle's loss on site B is ``site_shift``
+    above the reference's (another seed extrapolates to the unseen site differently), the
+    same on every site-B subject.
+    """
+    rng = np.random.default_rng(seed)
+    sets = {"forget": "B", "forget_test": "B", "test": "A"}
+    difficulty = {name: {f"{name}{i}": rng.normal(0.3, 0.03) for i in range(subjects)}
+                  for name in sets}  # fmt: skip
+    slice_rows, volume_rows = [], []
+    for method in ("oracle", "reference"):
+        for set_name, site in sets.items():
+            for subject, base in difficulty[set_name].items():
+                shift = site_shift if method == "oracle" and site == "B" else 0.0
+                losses = base + shift + rng.normal(0, 0.01, slices)
+                for index, loss in enumerate(losses):
+                    for metric, value in (("cross_entropy", loss), ("soft_dice_loss", loss / 2)):
+                        slice_rows.append({
+                            "task": "segmentation", "method": method, "set": set_name,
+                            "item_id": subject, "slice": index, "metric": metric,
+                            "value": float(value), "higher_is_better": False,
+                        })  # fmt: skip
+                volume_rows.append({
+                    "task": "segmentation", "method": method, "set": set_name,
+                    "item_id": subject, "metric": "dice_mean",
+                    "value": float(1 - losses.mean()), "higher_is_better": True,
+                })  # fmt: skip
+    return pd.DataFrame(volume_rows), pd.DataFrame(slice_rows)
+
+
+def _segmentation_params() -> EvaluationParams:
+    params = EvaluationParams()
+    return params.model_copy(update={"tasks": {"segmentation": params.tasks["segmentation"]}})
+
+
+def test_non_members_of_the_members_kind_keep_a_site_effect_out_of_the_null_check() -> None:
+    volumes, slices = _site_study(seed=11)
+    params = _segmentation_params()
+    assert params.tasks["segmentation"].attack.nonmember_set == "forget_test"
+    row = membership_attacks_from_params(volumes, params, slices).set_index("method").loc["oracle"]
+    assert row["nonmember_set"] == "forget_test"
+    assert row["auc_ci_low"] <= 0.5 <= row["auc_ci_high"]
+    assert row["task_attack_status"] == "valid"
+
+
+def test_without_same_kind_non_members_the_attack_falls_back_and_says_so(caplog) -> None:
+    volumes, slices = _site_study(seed=11)
+    same_kind = lambda t: t.loc[t["set"] != "forget_test"]  # noqa: E731
+    with caplog.at_level("WARNING", logger="med_unlearning.metrics.membership"):
+        table = membership_attacks_from_params(
+            same_kind(volumes), _segmentation_params(), same_kind(slices)
+        ).set_index("method")
+    assert "non-members are 'test' instead" in caplog.text
+    row = table.loc["oracle"]
+    # Typical subjects as non-members: the oracle's site shift reads as (non-)membership,
+    # so the null check fails and every verdict of the task is uninformative.
+    assert row["nonmember_set"] == "test"
+    assert not row["auc_ci_low"] <= 0.5 <= row["auc_ci_high"]
+    assert row["task_attack_status"] == "uninformative"

@@ -16,7 +16,8 @@ from med_unlearning.metrics.memorisation import (
     memorisation_warnings,
 )
 
-SETS = {"retain": ["1", "4", "7"], "forget": ["070", "148"], "test": ["2", "3", "6", "8"]}
+SETS = {"retain": ["1", "4", "7"], "forget": ["070", "148"], "test": ["2", "3", "6", "8"],
+        "forget_test": ["11", "12", "13"]}
 
 
 def _results(dice: dict[tuple[str, str], float], lesion: dict[tuple[str, str], float] | None = None,
@@ -63,6 +64,26 @@ def test_generalisation_gaps_of_a_memorising_original() -> None:
     assert _gap(gaps, "oracle", TRAINED_VS_UNSEEN)["set_a"] == "retain"
     assert _gap(gaps, "oracle", FORGET_VS_UNSEEN)["high"] < 0
     assert memorisation_warnings(gaps) == []
+
+
+def test_forget_subjects_are_compared_with_unseen_subjects_of_their_kind() -> None:
+    """A second site that every model segments worse: against typical unseen subjects the
+    forget subjects look *not* memorised (site effect); against the site's own unseen
+    subjects the original's memorisation shows."""
+    site = {**MEMORISED, ("original", "forget"): 0.55, ("original", "forget_test"): 0.40,
+            ("oracle", "forget"): 0.40, ("oracle", "forget_test"): 0.40}
+    gaps = generalisation_gaps(_results(site), n_resamples=200)
+    forget = _gap(gaps, "original", FORGET_VS_UNSEEN)
+    assert forget["set_b"] == "forget_test" and forget["n_b"] == 3
+    assert forget["gap"] == pytest.approx(0.15) and forget["low"] > 0.1
+    trained = _gap(gaps, "original", TRAINED_VS_UNSEEN)
+    assert trained["set_a"] == "retain+forget" and trained["set_b"] == "test+forget_test"
+    assert _gap(gaps, "oracle", TRAINED_VS_UNSEEN)["set_b"] == "test"
+    # Without the site's unseen subjects the same results compare with typical ones.
+    without = _results(site)
+    fallback = generalisation_gaps(without[without["set"] != "forget_test"], n_resamples=200)
+    assert _gap(fallback, "original", FORGET_VS_UNSEEN)["set_b"] == "test"
+    assert _gap(fallback, "original", FORGET_VS_UNSEEN)["high"] < 0
 
 
 def test_a_request_with_nothing_to_forget_warns() -> None:

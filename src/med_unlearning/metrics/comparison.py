@@ -132,9 +132,20 @@ def metric_label(metric: str) -> str:
     return metric
 
 
-def set_label(set_name: str) -> str:
-    """Display name of a set (``forget_train`` → ``forget train (UA)``)."""
-    return SET_LABELS.get(set_name, set_name)
+#: Display names that differ by task (segmentation's sets are subjects, not the KTA/BTA).
+TASK_SET_LABELS = {
+    "segmentation": {
+        "test": "unseen subjects",
+        "forget_test": "unseen subjects of the forget kind",
+    },
+}
+
+
+def set_label(set_name: str, task: str | None = None) -> str:
+    """Display name of a set (``forget_train`` → ``forget train (UA)``; with ``task`` its
+    own name where it has one)."""
+    own = TASK_SET_LABELS.get(task or "", {})
+    return own.get(set_name, SET_LABELS.get(set_name, set_name))
 
 
 def _decimals(metric: str) -> int:

@@ -834,6 +834,27 @@ def null_checks(membership: pd.DataFrame) -> pd.DataFrame:
     return rows.loc[:, list(NULL_COLUMNS)].reset_index(drop=True)
 
 
+def nonmember_set_of(results: pd.DataFrame, task: str, attack: Any) -> str:
+    """The set the attack of ``task`` takes its non-members from: ``attack.nonmember_set``,
+    or ``attack.nonmember_fallback`` (with a WARNING) when the results have no item of it.
+
+    Non-members must be of the members' kind; the fallback (e.g. typical held-out subjects
+    for a request by subject ids, whose kind has none held out) is not, which is why it is
+    logged and the report names it.
+    """
+    fallback = getattr(attack, "nonmember_fallback", None)
+    has_items = ((results["task"] == task) & (results["set"] == attack.nonmember_set)).any()
+    if has_items or fallback is None:
+        return str(attack.nonmember_set)
+    logger.warning(
+        "%s membership attack: no %r items (no held-out subject of the forget request's "
+        "kind); non-members are %r instead, of another kind than the members, so the null "
+        "check decides whether its verdicts mean anything",
+        task, attack.nonmember_set, fallback,
+    )
+    return str(fallback)
+
+
 def membership_attacks_from_params(
     results: pd.DataFrame, params: EvaluationParams, slices: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -847,9 +868,10 @@ def membership_attacks_from_params(
         slices: the per-slice table, for tasks attacked per slice.
     """
     features = {
-        task: (spec.attack.member_set, spec.attack.nonmember_set, spec.attack.feature_metrics())
+        task: (spec.attack.member_set, nonmember_set_of(results, task, spec.attack),
+               spec.attack.feature_metrics())
         for task, spec in params.tasks.items()
-    }
+    }  # fmt: skip
     settings = params.membership
     return membership_attacks(
         results,

@@ -2,8 +2,8 @@
 
 Unlearning is only measurable on data the original model has *memorised*: segmented better
 than data it never saw. Two tables answer that for a task whose sets are ``retain`` /
-``forget`` (training subjects) and ``test`` (unseen whole subjects), the segmentation
-study's layout:
+``forget`` (training subjects), ``test`` (unseen whole subjects) and ``forget_test`` (unseen
+whole subjects of the forget request's kind), the segmentation study's layout:
 
 - :func:`generalisation_gaps`: per reference model (original, oracle, reference), the
   mean Dice on the subjects it trained on minus that on unseen subjects, the forget
@@ -96,6 +96,7 @@ def generalisation_gaps(
     oracle: str = "oracle",
     references: Sequence[str] = ("reference",),
     unseen_set: str = "test",
+    forget_unseen_set: str = "forget_test",
     confidence: float = DEFAULT_CONFIDENCE,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
@@ -110,7 +111,12 @@ def generalisation_gaps(
         original: the original model (trained on ``retain`` + ``forget``).
         oracle: the retrained oracle (trained on ``retain``).
         references: further models trained like the oracle (seed noise floor).
-        unseen_set: whole subjects no model trained on.
+        unseen_set: whole subjects no model trained on, of the retained kinds.
+        forget_unseen_set: whole subjects no model trained on of the forget request's kind
+            (e.g. the same scanner's): the forget subjects are compared with these, and the
+            original's training subjects with both unseen sets, so that a site or anatomy
+            effect is not read as memorisation; when it has no subjects, ``unseen_set``
+            alone stands in (and the comparison mixes kinds).
         confidence, n_resamples, seed: the bootstrap.
 
     Returns:
@@ -128,19 +134,27 @@ def generalisation_gaps(
         unseen = _item_values(results, task, model, [unseen_set], metric)
         if unseen.dropna().empty:
             continue
+        has_forget_kind = not _item_values(
+            results, task, model, [forget_unseen_set], metric
+        ).dropna().empty
+        forget_unseen = [forget_unseen_set] if has_forget_kind else [unseen_set]
         trained_sets = ["retain", "forget"] if model == original else ["retain"]
-        trained = _item_values(results, task, model, trained_sets, metric)
-        forget = _item_values(results, task, model, ["forget"], metric)
-        for comparison, values, set_a in (
-            (TRAINED_VS_UNSEEN, trained, "+".join(trained_sets)),
-            (FORGET_VS_UNSEEN, forget, "forget"),
+        trained_unseen = (
+            [unseen_set, forget_unseen_set] if model == original and has_forget_kind
+            else [unseen_set]
+        )  # fmt: skip
+        for comparison, sets_a, sets_b in (
+            (TRAINED_VS_UNSEEN, trained_sets, trained_unseen),
+            (FORGET_VS_UNSEEN, ["forget"], forget_unseen),
         ):
+            values = _item_values(results, task, model, sets_a, metric)
+            baseline = _item_values(results, task, model, sets_b, metric)
             if values.dropna().empty:
                 continue
-            interval = bootstrap_statistic([values.to_numpy(), unseen.to_numpy()],
+            interval = bootstrap_statistic([values.to_numpy(), baseline.to_numpy()],
                                            _difference_of_means, **options)
-            rows.append(_row(task, model, comparison, metric, set_a, unseen_set, values,
-                             unseen, interval, paired=False))
+            rows.append(_row(task, model, comparison, metric, "+".join(sets_a),
+                             "+".join(sets_b), values, baseline, interval, paired=False))
     if {original, oracle} <= present:
         forget_original = _item_values(results, task, original, ["forget"], metric)
         forget_oracle = _item_values(results, task, oracle, ["forget"], metric)

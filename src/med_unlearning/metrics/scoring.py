@@ -12,8 +12,10 @@ Sets:
   ``forget_val`` (trained on by no model, tested on by nothing: what a selection of
   settings may use);
 - segmentation: ``retain`` (retain training subjects), ``forget`` (the forget subjects),
-  ``test`` (held-out whole subjects, when the split has any) and ``val`` (further held-out
-  whole subjects, ``segmentation.split.val_subject_ids``, for selection).
+  ``test`` (held-out whole subjects of the retained kinds, when the split has any),
+  ``forget_test`` (held-out whole subjects the forget request selects, e.g. another
+  scanner's: the membership attack's non-members) and ``val`` (further held-out whole
+  subjects, ``segmentation.split.val_subject_ids``, for selection).
 
 Scoring also returns a per-*slice* table (columns :data:`SLICE_COLUMNS`) computed from the
 same reconstructions / probabilities, without a second inference pass: reconstruction
@@ -81,11 +83,15 @@ RECON_SETS: Mapping[str, tuple[str, ...]] = {
     "retain_val": ("retain_val",),
     "forget_val": ("forget_val",),
 }
-#: Segmentation evaluation set -> split roles it is made of.
+#: Segmentation evaluation set -> split roles it is made of. Held-out test subjects of the
+#: forget request's kind (``forget_test``, e.g. another site's) are a set of their own: the
+#: membership attack's non-members must be of the members' kind, and the forget subjects are
+#: compared with unseen subjects of their kind.
 SEGMENTATION_SETS: Mapping[str, tuple[str, ...]] = {
     "retain": ("retain_train",),
     "forget": ("forget_train",),
-    "test": ("retain_test", "forget_test"),
+    "test": ("retain_test",),
+    "forget_test": ("forget_test",),
     "val": ("retain_val", "forget_val"),
 }
 

@@ -52,7 +52,12 @@ class AttackFeatureParams(StrictModel):
 
     Attributes:
         member_set: items the model was trained on and must forget (the forget training set).
-        nonmember_set: unseen items of the same kind (e.g. forget-anatomy test volumes).
+        nonmember_set: unseen items of the same kind (e.g. forget-anatomy test volumes,
+            held-out subjects of the forget request's scanner).
+        nonmember_fallback: the set the attack uses when ``nonmember_set`` has no items
+            (e.g. a segmentation request by subject ids, whose kind has no held-out
+            subjects); its non-members are of another kind than the members, so the report
+            says so and the null check is what guards the verdicts. ``null``: no attack then.
         granularity: the attack's items: ``slice`` (every 2-D slice of the sets' volumes /
             every axial slice of their subjects, features from the per-slice table) or
             ``volume`` (one item per volume / subject, features from the tidy results).
@@ -68,6 +73,7 @@ class AttackFeatureParams(StrictModel):
 
     member_set: str = Field(min_length=1)
     nonmember_set: str = Field(min_length=1)
+    nonmember_fallback: str | None = None
     granularity: Literal["slice", "volume"] = "slice"
     metrics: list[str] = Field(min_length=1)
     slice_metrics: list[str] | None = Field(default=None, min_length=1)
@@ -169,7 +175,8 @@ def _default_tasks() -> dict[str, TaskEvaluationParams]:
             forget=[MetricRef(set="forget", metric="dice_mean")],
             attack=AttackFeatureParams(
                 member_set="forget",
-                nonmember_set="test",
+                nonmember_set="forget_test",
+                nonmember_fallback="test",
                 metrics=["dice_mean", "mae"],
                 slice_metrics=["cross_entropy", "soft_dice_loss"],
             ),

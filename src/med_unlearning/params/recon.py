@@ -239,10 +239,15 @@ class ReconstructionOutputParams(StrictModel):
     Attributes:
         write: write them (off by default; evaluation computes its own).
         roles: which split roles to reconstruct.
+        batch_size: slices per forward pass whenever volumes are reconstructed (these files,
+            and every model's scoring); ``null`` = ``training.batch_size``. Inference keeps
+            no activations for the backward pass, so it fits larger batches than training,
+            and on a CPU a small network's forward pass is dominated by per-call overhead.
     """
 
     write: bool = False
     roles: list[str] = Field(default_factory=lambda: ["retain_test", "forget_test"])
+    batch_size: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _known_roles(self) -> ReconstructionOutputParams:
@@ -266,6 +271,10 @@ class ReconParams(StrictModel):
     reconstructions: ReconstructionOutputParams = Field(
         default_factory=ReconstructionOutputParams
     )
+
+    def inference_batch_size(self) -> int:
+        """Slices per forward pass when reconstructing (``reconstructions.batch_size``)."""
+        return self.reconstructions.batch_size or self.training.batch_size
 
     @model_validator(mode="after")
     def _required_runs(self) -> ReconParams:

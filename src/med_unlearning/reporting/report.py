@@ -461,12 +461,19 @@ def _attack_feature_label(metric: str) -> str:
     return _ATTACK_FEATURE_LABELS.get(metric, metric_label(metric))
 
 
+def _fallback_note(attack: Any, task: str) -> str:
+    if attack.nonmember_fallback is None:
+        return ""
+    return (f" (when there are none: {set_label(attack.nonmember_fallback, task)}, of another "
+            "kind than the members; the null check then guards the verdicts)")
+
+
 def _metric_definitions(params: EvaluationParams) -> list[str]:
     notes = []
     for task, spec in params.tasks.items():
         pairs = "; ".join(
-            f"R = {metric_label(r.metric)} on {set_label(r.set)}, "
-            f"F = {metric_label(f.metric)} on {set_label(f.set)}"
+            f"R = {metric_label(r.metric)} on {set_label(r.set, task)}, "
+            f"F = {metric_label(f.metric)} on {set_label(f.set, task)}"
             for r, f in zip(spec.retain, spec.forget, strict=True)
         )
         attack = spec.attack
@@ -474,7 +481,8 @@ def _metric_definitions(params: EvaluationParams) -> list[str]:
         items = "2-D slice" if attack.granularity == "slice" else "volume / subject"
         notes.append(
             f"{task}: distance to the oracle uses {pairs}. Membership inference: members = "
-            f"{set_label(attack.member_set)}, non-members = {set_label(attack.nonmember_set)}, "
+            f"{set_label(attack.member_set, task)}, non-members = "
+            f"{set_label(attack.nonmember_set, task)}{_fallback_note(attack, task)}, "
             f"one item per {items}, loss features from {features}."
         )
     return notes

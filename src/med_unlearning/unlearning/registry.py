@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterable
@@ -152,8 +153,10 @@ def register_strategy(
     return decorator
 
 
+@functools.cache
 def _import_strategy_modules() -> None:
-    """Import every module of :mod:`med_unlearning.unlearning` so strategies register."""
+    """Import every module of :mod:`med_unlearning.unlearning` so strategies register
+    (once per process: parameter validation asks for strategies thousands of times)."""
     package = importlib.import_module("med_unlearning.unlearning")
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"med_unlearning.unlearning.{module.name}")

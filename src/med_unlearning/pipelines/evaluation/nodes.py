@@ -217,7 +217,7 @@ def make_recon_score_node(method: str, sweep: str | None) -> Callable[..., Model
             method,
             volumes,
             splits,
-            batch_size=params.training.batch_size,
+            batch_size=params.inference_batch_size(),
             device=runtime.device,
             include_zero_filled=method == "original",
             sweep=sweep,

@@ -237,7 +237,7 @@ def reconstruct_split_volumes(
     for volume_id, volume in load_volumes(volumes, volume_ids).items():
         result = reconstruct_volume(
             task_and_model, volume, undersampler, volume_id=volume_id,
-            batch_size=params.training.batch_size, device=runtime.device,
+            batch_size=params.inference_batch_size(), device=runtime.device,
         )
         outputs[volume_id] = result.output
     logger.info(

@@ -223,7 +223,7 @@ def _scorer(
         ) -> ModelScores:
             return score_recon_checkpoint(
                 checkpoint, method, data, splits,
-                batch_size=recon.training.batch_size, device=runtime.device,
+                batch_size=recon.inference_batch_size(), device=runtime.device,
                 include_zero_filled=zero_filled, sets=sets,
             )  # fmt: skip
 
