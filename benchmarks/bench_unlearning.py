@@ -9,8 +9,8 @@ pipelines (original + oracle), then the unlearning pipeline's main runs (one per
 ``--quick``: conf/test sizes and a few strategies).
 
 Target (the reconstruction study's "NL-FT costs ≈ 4% of retraining"): NL-FT and the feature
-strategies (``med_unlearning.unlearning.features``: Random Encoder, Fix Decoder) at most 5%
-of retraining, on both tasks.
+strategies (parameters of ``med_unlearning.unlearning.strategies._features``: Random Encoder,
+Fix Decoder) at most 5% of retraining, on both tasks.
 """
 
 from __future__ import annotations
@@ -39,13 +39,14 @@ QUIET = {"runtime": {"progress": False}}
 
 
 def target_strategies() -> set[str]:
-    """NL-FT and every registered strategy of the feature module."""
+    """NL-FT and every registered feature-space strategy (encoder-only, decoder frozen)."""
     from med_unlearning.unlearning.registry import available_strategies, get_strategy
+    from med_unlearning.unlearning.strategies._features import FeatureUnlearningParams
 
     features = {
         name
         for name in available_strategies()
-        if get_strategy(name).fn.__module__.endswith("unlearning.features")
+        if issubclass(get_strategy(name).params_model, FeatureUnlearningParams)
     }
     return {"nl_ft", *features}
 

@@ -17,7 +17,7 @@ from tests.tasks.test_segmentation import make_task
 from med_unlearning.device import full_precision, to_float32
 from med_unlearning.metrics.image_quality import slice_ssim
 from med_unlearning.tasks.recon import ReconTask
-from med_unlearning.unlearning.features import features_mse
+from med_unlearning.unlearning.strategies._features import features_mse
 
 TOLERANCE = 1e-4
 

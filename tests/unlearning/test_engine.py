@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ from med_unlearning.unlearning.engine import (
     RECORD_SCHEMA,
     StrategyParameterError,
     combined_runs,
-    declare_combined_runs,
     model_from_checkpoint,
     plan_unlearning,
     prepare_strategy,
@@ -266,13 +266,18 @@ def test_combined_runs_reach_the_strategy_as_frozen_models(
         needs_retain=False,
         family="baseline",
         description="takes another run",
+        combines=("ft",),
     )
     monkeypatch.setitem(registry._REGISTRY, "combine_test", spec)
-    monkeypatch.setattr("med_unlearning.unlearning.engine._COMBINED_RUNS", {})
-    declare_combined_runs("combine_test", ["ft"])
     assert combined_runs("combine_test") == ("ft",)
     with pytest.raises(ValueError, match="its own run"):
-        declare_combined_runs("combine_test", ["combine_test"])
+        registry.register_strategy(
+            "combine_test", _NoParams, family="baseline", description="x", combines=["combine_test"]
+        )
+    lazy_self = dataclasses.replace(spec, name="lazy_self", combines=lambda: ("lazy_self",))
+    monkeypatch.setitem(registry._REGISTRY, "lazy_self", lazy_self)
+    with pytest.raises(ValueError, match="its own run"):
+        combined_runs("lazy_self")
     # "nl" would fail to rebuild (another task's checkpoint): only the runs used are rebuilt
     unusable = make_checkpoint(TinyNet(), task_name="segmentation", manifest=RETAIN_IDS)
     outcome = _run(

@@ -6,7 +6,6 @@ import pytest
 
 from med_unlearning.params.base import StrictModel
 from med_unlearning.unlearning import registry
-from med_unlearning.unlearning.engine import declare_combined_runs
 from med_unlearning.unlearning.grid import (
     HORIZON_SWEEP,
     RETAIN_SWEEP,
@@ -55,14 +54,17 @@ def test_new_strategies_and_combinations_join_the_grid(monkeypatch: pytest.Monke
     def noop(run, params):  # type: ignore[no-untyped-def]
         return StrategyResult(run.model)
 
-    for name, tasks in (("extra_one", {"recon"}), ("merge_two", {"recon", "segmentation"})):
+    for name, tasks, combines in (
+        ("extra_one", {"recon"}, ()),
+        ("merge_two", {"recon", "segmentation"}, ("extra_one", "ft")),
+    ):
         monkeypatch.setitem(
             registry._REGISTRY,
             name,
-            StrategySpec(name, noop, _NoParams, frozenset(tasks), False, "baseline", "test"),
+            StrategySpec(
+                name, noop, _NoParams, frozenset(tasks), False, "baseline", "test", combines
+            ),
         )
-    monkeypatch.setattr("med_unlearning.unlearning.engine._COMBINED_RUNS", {})
-    declare_combined_runs("merge_two", ["extra_one", "ft"])
     recon = {spec.run: spec for spec in study_runs("recon")}
     assert "extra_one" in recon
     assert recon["merge_two"].combines == ("extra_one", "ft")

@@ -1,6 +1,5 @@
-"""Tests of the strategy registry as the engine's strategies populate it
-(med_unlearning.unlearning.registry, with the strategies of finetune, gradient_ascent and
-noisy_targets)."""
+"""Tests of the strategy registry as the built-in strategies populate it
+(med_unlearning.unlearning.registry, with the built-ins of med_unlearning.unlearning.strategies)."""
 
 from __future__ import annotations
 

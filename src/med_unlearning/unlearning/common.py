@@ -1,13 +1,16 @@
 """Building blocks shared by the strategies: typed base parameters, optimisers, loss terms.
 
-Every strategy's parameters model subclasses :class:`StrategyParams` (optimiser, epochs,
+The strategies themselves live in :mod:`med_unlearning.unlearning.strategies` (one file per
+method); this module is what they share, so a new strategy is written with it. Every
+strategy's parameters model subclasses :class:`StrategyParams` (optimiser, epochs,
 which part of the network trains, how much retain data the engine samples), so a strategy
 block in ``parameters_unlearning.yml`` always accepts the same core keys. The helpers below
 turn those settings into an optimiser over the trainable part (:func:`make_optimizer`),
 loop settings (:func:`loop_for`), and the loss terms the studies combine
-(:func:`bounded_ascent`, :func:`l1_norm`, :func:`output_as_target`); :func:`optimise` runs a
-strategy's objective through the shared training loop and :func:`paired_batches` pairs forget
-with retain batches.
+(:func:`bounded_ascent`, :func:`ascent_term`, :func:`l1_norm`, :func:`output_as_target`);
+:func:`optimise` runs a strategy's objective through the shared training loop
+(:func:`optimise_paired` on forget/retain pairs, :func:`optimise_retain` on retain data
+only) and :func:`paired_batches` pairs forget with retain batches.
 """
 
 from __future__ import annotations
@@ -33,11 +36,15 @@ __all__ = [
     "StrategyParams",
     "TermTracker",
     "Trainable",
+    "ascent_term",
     "bounded_ascent",
     "l1_norm",
     "loop_for",
     "make_optimizer",
+    "model_device",
     "optimise",
+    "optimise_paired",
+    "optimise_retain",
     "output_as_target",
     "paired_batches",
     "trainable_parameters",
@@ -147,6 +154,13 @@ def trainable_parameters(task: Task, model: nn.Module, trainable: Trainable) -> 
     return keep
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (CPU for a model without parameters)."""
+    for tensor in model.parameters():
+        return tensor.device
+    return torch.device("cpu")
+
+
 def make_optimizer(task: Task, model: nn.Module, params: StrategyParams) -> torch.optim.Optimizer:
     """The optimiser of ``params`` over the trainable part of ``model``.
 
@@ -204,6 +218,25 @@ def bounded_ascent(per_item_loss: torch.Tensor, bound: float | None) -> torch.Te
     if bound is None:
         return per_item_loss.mean()
     return torch.clamp(per_item_loss, max=bound).mean()
+
+
+def ascent_term(task: Task, model: nn.Module, batch: Batch, bound: float | None) -> torch.Tensor:
+    """The forget loss a gradient-ascent strategy subtracts: the batch's per-item task loss,
+    each capped at ``bound`` (:func:`bounded_ascent`).
+
+    Guard against divergence: ascent on an unbounded loss (cross-entropy) runs to infinity, so
+    each forget item's loss is capped at ``ascent_bound`` before it is subtracted (an item
+    past the bound stops contributing gradient), and gradients are clipped
+    (``grad_clip_norm``). The guard does not prevent forgetting-by-destruction: for
+    reconstruction, J = (1 − SSIM) + ε·L1 has a bounded SSIM part (≤ 2) and an unbounded L1
+    part, so a cap of 3 lets GA-ℓ1 drive SSIM to its floor — the study's finding that GA-ℓ1
+    destroys the model (PSNR ≈ 16 dB everywhere) is reproduced — while the L1 term cannot run
+    the outputs to infinity. ``ascent_bound: null`` removes the cap.
+    """
+    per_item = task.criterion(
+        task.forward(model, batch), task.target(batch), batch, reduction="none"
+    )
+    return bounded_ascent(per_item, bound)
 
 
 def output_as_target(task: Task, output: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -281,3 +314,14 @@ def optimise_paired(
         return combine(retain, forget)
 
     return optimise(run, params, paired_batches(run, params, label), loss_fn, label, tracker)
+
+
+def optimise_retain(run: UnlearningRun, params: StrategyParams, label: str) -> StrategyResult:
+    """:func:`optimise` of the task loss on the retain data only (the fine-tuning baselines).
+
+    Raises:
+        ValueError: the run has no retain data (strategy ``label`` needs it).
+    """
+    if run.retain_loader is None:
+        raise ValueError(f"{label} needs retain data but the run has no retain loader")
+    return optimise(run, params, run.retain_loader, run.task.loss, label)

@@ -19,8 +19,9 @@ strategy:
    request: selector and resolved ids, parent/new hashes, strategy and parameters, time,
    and the cost as a fraction of retraining when the oracle's wall time is known).
 
-Strategies that combine finished runs (model composition) declare which runs they need with
-:func:`declare_combined_runs`; the pipeline feeds those runs' checkpoints as ``others``.
+Strategies that combine finished runs (model composition) declare which runs they need when
+they register (:attr:`~med_unlearning.unlearning.registry.StrategySpec.combines`, read with
+:func:`combined_runs`); the pipeline feeds those runs' checkpoints as ``others``.
 
 **Cost rule** (every run, both sides of the comparison): a run's cost ``wall_time_s`` is
 its optimisation wall time — the strategy's own loop, after the models are built, without
@@ -76,7 +77,6 @@ __all__ = [
     "alias_outcome",
     "alias_target",
     "combined_runs",
-    "declare_combined_runs",
     "model_from_checkpoint",
     "plan_unlearning",
     "prepare_strategy",
@@ -88,31 +88,15 @@ logger = logging.getLogger(__name__)
 #: Identifies the erasure-request record format (bump when its keys change).
 RECORD_SCHEMA = "med_unlearning.erasure_request/1"
 
-_COMBINED_RUNS: dict[str, tuple[str, ...]] = {}
-
-
 class StrategyParameterError(ValueError):
     """A strategy's parameters are invalid; the message names the strategy and each key."""
 
 
-def declare_combined_runs(strategy: str, runs: Sequence[str]) -> None:
-    """Declare that ``strategy`` combines the finished runs ``runs`` (e.g. composition).
-
-    The unlearning pipeline then feeds ``unlearning.<task>.<run>.checkpoint`` of each run
-    to the strategy as :attr:`UnlearningRun.others` (rebuilt models, keyed by run name).
-    Call it at import time of the strategy's module, next to its ``register_strategy``.
-    """
-    if strategy in runs:
-        raise ValueError(f"strategy {strategy!r} cannot combine its own run")
-    _COMBINED_RUNS[strategy] = tuple(runs)
-
-
 def combined_runs(strategy: str) -> tuple[str, ...]:
-    """The runs ``strategy`` combines: its spec's ``combines`` attribute when the registry
-    has one, else what :func:`declare_combined_runs` declared (empty for most strategies)."""
-    spec = get_strategy(strategy)
-    declared = getattr(spec, "combines", None)
-    return tuple(declared) if declared else _COMBINED_RUNS.get(strategy, ())
+    """The runs ``strategy`` combines, as its registration declares them
+    (:meth:`~med_unlearning.unlearning.registry.StrategySpec.combined_runs`; empty for most
+    strategies)."""
+    return get_strategy(strategy).combined_runs()
 
 
 def prepare_strategy(

@@ -28,8 +28,8 @@ fraction.
 
 Each run is a Kedro namespace ``unlearning.<task>.<run>`` writing
 ``unlearning.<task>.<run>.checkpoint``, ``.history`` and ``.erasure_request``.
-A strategy that combines other runs (see
-:func:`~med_unlearning.unlearning.engine.declare_combined_runs`) gets their checkpoints.
+A strategy that combines other runs (its registration's ``combines``, see
+:attr:`~med_unlearning.unlearning.registry.StrategySpec.combines`) gets their checkpoints.
 """
 
 from __future__ import annotations
@@ -166,19 +166,22 @@ class UnlearningRunSpec:
         return f"UnlearningRunSpec({self.namespace}{extra})"
 
 
+def _combined(strategy: str) -> tuple[str, ...]:
+    """The runs ``strategy`` combines (its registration's ``combines``; usually empty)."""
+    return get_strategy(strategy).combined_runs()
+
+
 def study_runs(task: str) -> list[UnlearningRunSpec]:
     """Every run of ``task``'s grid: main runs (one per applicable strategy), then sweeps.
 
     Strategies that combine other runs (model composition) come last; one whose combined
     runs do not all exist for ``task`` is left out with a warning.
     """
-    from med_unlearning.unlearning.engine import combined_runs
-
     strategies = available_strategies(task)
-    plain = [UnlearningRunSpec(task, name) for name in strategies if not combined_runs(name)]
+    plain = [UnlearningRunSpec(task, name) for name in strategies if not _combined(name)]
     for sweep in SWEEPS:
         for name in sweep.swept_strategies(task):
-            if combined_runs(name):
+            if _combined(name):
                 continue
             plain.extend(
                 UnlearningRunSpec(task, name, sweep, variant) for variant in sweep.variants
@@ -186,7 +189,7 @@ def study_runs(task: str) -> list[UnlearningRunSpec]:
     known = {spec.run for spec in plain}
     combining = []
     for name in strategies:
-        needed = combined_runs(name)
+        needed = _combined(name)
         if not needed:
             continue
         missing = [run for run in needed if run not in known]

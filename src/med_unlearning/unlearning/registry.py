@@ -1,10 +1,21 @@
-"""The strategy registry and the contract between the engine and a strategy."""
+"""The strategy registry and the contract between the engine and a strategy.
+
+A strategy registers itself with :func:`register_strategy` when its module is imported. The
+built-in strategies live in :mod:`med_unlearning.unlearning.strategies` (one file per method,
+indexed in that package's docstring); the registry imports that package lazily, the first
+time a name is looked up (:func:`load_strategies`), so the infrastructure (engine, grid,
+requests, pairing, this module) never imports a strategy itself and a strategy registered
+from any other module joins the same registry.
+
+Which finished runs a strategy combines (model composition) is part of its registration
+(:attr:`StrategySpec.combines`); :func:`combinable_runs` derives the runs a composition may
+combine from the registry, so a new strategy can be composed without touching a list.
+"""
 
 from __future__ import annotations
 
 import functools
 import importlib
-import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,15 +29,22 @@ from med_unlearning.tasks.base import Task
 from med_unlearning.training import LoopSettings
 
 __all__ = [
+    "STRATEGIES_PACKAGE",
+    "CombinedRuns",
     "StrategyResult",
     "StrategySpec",
     "UnlearningRun",
     "available_strategies",
+    "combinable_runs",
     "get_strategy",
+    "load_strategies",
     "register_strategy",
 ]
 
 TASK_NAMES = frozenset({"recon", "segmentation"})
+
+#: The package whose import registers the built-in strategies (:func:`load_strategies`).
+STRATEGIES_PACKAGE = "med_unlearning.unlearning.strategies"
 
 
 @dataclass
@@ -77,6 +95,10 @@ class StrategyResult:
 
 StrategyFn = Callable[[UnlearningRun, Any], StrategyResult]
 
+#: The finished runs a strategy combines: run names, or a function returning them when the
+#: registry is complete (e.g. :func:`combinable_runs`, which needs every strategy registered).
+CombinedRuns = tuple[str, ...] | Callable[[], tuple[str, ...]]
+
 
 @dataclass(frozen=True)
 class StrategySpec:
@@ -91,6 +113,11 @@ class StrategySpec:
         family: the study it comes from (``recon_study``, ``segmentation_study``,
             ``bilevel_study``, ``baseline``).
         description: one line for reports and error messages.
+        combines: the finished runs (strategy main runs of the same task) whose models the
+            strategy combines — the engine hands them over as :attr:`UnlearningRun.others`
+            and the grid runs the strategy after them; empty for a strategy that combines
+            nothing (every strategy but model composition). Read it with
+            :meth:`combined_runs`.
     """
 
     name: str
@@ -100,6 +127,17 @@ class StrategySpec:
     needs_retain: bool
     family: str
     description: str
+    combines: CombinedRuns = ()
+
+    def combined_runs(self) -> tuple[str, ...]:
+        """The runs this strategy combines (:attr:`combines`, called when it is a function).
+
+        Raises:
+            ValueError: when the strategy would combine its own run.
+        """
+        runs = tuple(self.combines() if callable(self.combines) else self.combines)
+        _check_not_own_run(self.name, runs)
+        return runs
 
     def validate_params(self, raw: dict[str, Any] | BaseModel | None) -> BaseModel:
         """Typed parameters from a raw mapping (pydantic raises naming the bad key)."""
@@ -118,7 +156,13 @@ class StrategySpec:
             )
 
 
+#: Registered strategies by name, in registration order (the order of :func:`combinable_runs`).
 _REGISTRY: dict[str, StrategySpec] = {}
+
+
+def _check_not_own_run(name: str, runs: tuple[str, ...]) -> None:
+    if name in runs:
+        raise ValueError(f"strategy {name!r} cannot combine its own run")
 
 
 def register_strategy(
@@ -129,12 +173,22 @@ def register_strategy(
     needs_retain: bool = True,
     family: str,
     description: str,
+    combines: CombinedRuns = (),
 ) -> Callable[[StrategyFn], StrategyFn]:
-    """Decorator registering ``fn(run, params) -> StrategyResult`` under ``name``."""
+    """Decorator registering ``fn(run, params) -> StrategyResult`` under ``name``.
+
+    ``combines`` names the finished runs the strategy combines (model composition; see
+    :attr:`StrategySpec.combines`); leave it empty for a strategy that starts from the
+    original alone, which also makes its run one a composition may combine
+    (:func:`combinable_runs`).
+    """
     task_set = frozenset(tasks)
     unknown = task_set - TASK_NAMES
     if unknown:
         raise ValueError(f"Strategy {name!r}: unknown tasks {sorted(unknown)}")
+    if not callable(combines):
+        combines = tuple(combines)
+        _check_not_own_run(name, combines)
 
     def decorator(fn: StrategyFn) -> StrategyFn:
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
@@ -147,6 +201,7 @@ def register_strategy(
             needs_retain=needs_retain,
             family=family,
             description=description,
+            combines=combines,
         )
         return fn
 
@@ -154,17 +209,16 @@ def register_strategy(
 
 
 @functools.cache
-def _import_strategy_modules() -> None:
-    """Import every module of :mod:`med_unlearning.unlearning` so strategies register
-    (once per process: parameter validation asks for strategies thousands of times)."""
-    package = importlib.import_module("med_unlearning.unlearning")
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"med_unlearning.unlearning.{module.name}")
+def load_strategies() -> None:
+    """Import :data:`STRATEGIES_PACKAGE` so the built-in strategies register (once per
+    process: parameter validation asks for strategies thousands of times). Called by every
+    look-up below; nothing else in the infrastructure imports a strategy."""
+    importlib.import_module(STRATEGIES_PACKAGE)
 
 
 def available_strategies(task: str | None = None) -> list[str]:
     """Registered strategy names (for ``task`` only when given)."""
-    _import_strategy_modules()
+    load_strategies()
     return sorted(name for name, spec in _REGISTRY.items() if task is None or task in spec.tasks)
 
 
@@ -174,7 +228,23 @@ def get_strategy(name: str) -> StrategySpec:
     Raises:
         ValueError: for an unknown name, listing the valid ones.
     """
-    _import_strategy_modules()
+    load_strategies()
     if name not in _REGISTRY:
         raise ValueError(f"Unknown unlearning strategy {name!r}; valid: {sorted(_REGISTRY)}")
     return _REGISTRY[name]
+
+
+def combinable_runs(tasks: Iterable[str] = TASK_NAMES) -> tuple[str, ...]:
+    """The runs a model composition may combine: the main run of every registered strategy
+    that combines no runs itself and applies to every task of ``tasks`` (so the runs exist
+    wherever the composition runs), in registration order.
+
+    The built-ins register in the order of the index of
+    :mod:`med_unlearning.unlearning.strategies`; this order is the order of the composition
+    nodes' inputs.
+    """
+    load_strategies()
+    wanted = frozenset(tasks)
+    return tuple(
+        name for name, spec in _REGISTRY.items() if not spec.combines and wanted <= spec.tasks
+    )

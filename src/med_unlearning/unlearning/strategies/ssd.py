@@ -117,7 +117,8 @@ def diagonal_fisher(
     if device is None:
         device = tensors[0].device if tensors else torch.device("cpu")
     sums = {
-        name: torch.zeros_like(tensor, dtype=torch.float32) for name, tensor in zip(names, tensors)
+        name: torch.zeros_like(tensor, dtype=torch.float32)
+        for name, tensor in zip(names, tensors, strict=True)
     }
     model.eval()
     batches = 0
@@ -133,7 +134,7 @@ def diagonal_fisher(
             with torch.enable_grad():
                 loss = task.loss(model, batch)
                 gradients = torch.autograd.grad(loss, tensors, allow_unused=True)
-            for name, gradient in zip(names, gradients):
+            for name, gradient in zip(names, gradients, strict=True):
                 if gradient is not None:
                     sums[name] += gradient.detach().float().square()
             batches += 1

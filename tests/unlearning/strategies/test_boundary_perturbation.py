@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from med_unlearning.unlearning.perturbation import (
+from med_unlearning.unlearning.strategies._perturbation import (
     closeness_weight,
     input_scale,
     perturbed_sign_step,
@@ -110,7 +110,7 @@ def test_closeness_schedules_follow_their_definitions() -> None:
     assert values["linear"] == pytest.approx([0.8, 0.6, 0.4, 0.2])
     for schedule in ("inverse", "exponential", "linear"):
         series = values[schedule]
-        assert all(later < earlier for earlier, later in zip(series, series[1:]))
+        assert all(later < earlier for earlier, later in zip(series, series[1:], strict=False))
 
 
 def test_closeness_schedule_rejects_bad_arguments() -> None:

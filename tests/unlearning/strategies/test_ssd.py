@@ -1,4 +1,4 @@
-"""Tests of Selective Synaptic Dampening (SSD)."""
+"""Tests of Selective Synaptic Dampening (SSD; med_unlearning.unlearning.strategies.ssd)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from med_unlearning.unlearning.dampening import (
+from med_unlearning.unlearning.registry import get_strategy
+from med_unlearning.unlearning.strategies.ssd import (
     SSDParams,
     apply_dampening,
     dampening_factors,
     diagonal_fisher,
     selective_synaptic_dampening,
 )
-from med_unlearning.unlearning.registry import get_strategy
 
 
 def _state(module: nn.Module) -> dict[str, torch.Tensor]:

@@ -1,4 +1,5 @@
-"""The inner step of bilevel boundary unlearning, as small pure functions (DESIGN.md §2.3).
+"""The inner step of bilevel boundary unlearning, as small pure functions (DESIGN.md §2.3);
+used by :mod:`~med_unlearning.unlearning.strategies.boundary`.
 
 From a forget input ``x`` the frozen original model f₀ is pushed towards its decision
 boundary by one *perturbed sign-gradient* step kept inside an L∞ ball of radius ε:

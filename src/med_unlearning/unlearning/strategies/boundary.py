@@ -2,7 +2,7 @@
 
 **Inner level** (on the frozen original f₀, no training): every forget input ``x`` is moved
 by one perturbed sign-gradient step inside an L∞ ball
-(:func:`~med_unlearning.unlearning.perturbation.perturbed_sign_step`):
+(:func:`~med_unlearning.unlearning.strategies._perturbation.perturbed_sign_step`):
 ``x' = clip_ε(x + η·sign(∇_x L(f₀(x), y)) − λ_t·(x' − x) + γ·z)``, with ε, η and γ relative
 to each item's input scale (``scale_reference``: its value range by default, so the study's
 ε = 0.1 on [0, 1] images keeps its meaning on z-scored volumes and raw-scale k-space), a
@@ -47,7 +47,8 @@ from med_unlearning.unlearning.common import (
     output_as_target,
 )
 from med_unlearning.unlearning.pairing import Drive, PairedBatches
-from med_unlearning.unlearning.perturbation import (
+from med_unlearning.unlearning.registry import StrategyResult, UnlearningRun, register_strategy
+from med_unlearning.unlearning.strategies._perturbation import (
     ClosenessSchedule,
     NoiseDistribution,
     ScaleReference,
@@ -56,7 +57,6 @@ from med_unlearning.unlearning.perturbation import (
     perturbed_sign_step,
     sample_noise,
 )
-from med_unlearning.unlearning.registry import StrategyResult, UnlearningRun, register_strategy
 
 __all__ = [
     "BoundaryParams",

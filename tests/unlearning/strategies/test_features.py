@@ -1,4 +1,5 @@
-"""Tests of the feature-space strategies: Random Encoder and Fix Decoder."""
+"""Tests of the feature-space strategies Random Encoder and Fix Decoder and their shared code
+(med_unlearning.unlearning.strategies.{random_encoder,fix_decoder,_features})."""
 
 from __future__ import annotations
 
@@ -11,18 +12,17 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from med_unlearning.unlearning.features import (
-    FixDecoderParams,
-    RandomEncoderParams,
+from med_unlearning.unlearning.registry import get_strategy
+from med_unlearning.unlearning.strategies._features import (
+    FeatureStatistics,
     feature_statistics,
     features_mse,
-    fix_decoder,
     input_matched_noise,
     item_generators,
     matched_feature_noise,
-    random_encoder,
 )
-from med_unlearning.unlearning.registry import get_strategy
+from med_unlearning.unlearning.strategies.fix_decoder import FixDecoderParams, fix_decoder
+from med_unlearning.unlearning.strategies.random_encoder import RandomEncoderParams, random_encoder
 
 STRATEGIES = {"random_encoder": (random_encoder, RandomEncoderParams),
               "fix_decoder": (fix_decoder, FixDecoderParams)}
@@ -66,8 +66,6 @@ def test_feature_statistics_are_per_channel_mean_and_std(
 
 
 def test_matched_feature_noise_has_the_statistics() -> None:
-    from med_unlearning.unlearning.features import FeatureStatistics
-
     statistics = FeatureStatistics(
         means=(torch.tensor([-2.0, 0.0, 5.0]),), stds=(torch.tensor([0.5, 1.0, 3.0]),), items=1
     )
@@ -81,8 +79,6 @@ def test_matched_feature_noise_has_the_statistics() -> None:
 
 
 def test_item_noise_is_fixed_per_item_whatever_the_batch() -> None:
-    from med_unlearning.unlearning.features import FeatureStatistics
-
     statistics = FeatureStatistics(means=(torch.zeros(3),), stds=(torch.ones(3),), items=1)
     template = (torch.zeros(2, 3),)
     def noise(ids: list[str], seed: int) -> tuple[torch.Tensor, ...]:

@@ -1,4 +1,5 @@
-"""Tests for med_unlearning.unlearning.finetune (FT, Full FT)."""
+"""Tests for the fine-tuning baselines FT and Full FT
+(med_unlearning.unlearning.strategies.ft and .full_ft)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,8 @@ import torch
 from pydantic import ValidationError
 from tiny_task import ScalarNet, TinyTask
 
-from med_unlearning.unlearning.finetune import (
-    FineTuneParams,
-    FullFineTuneParams,
-    fine_tune,
-    full_fine_tune,
-)
+from med_unlearning.unlearning.strategies.ft import FineTuneParams, fine_tune
+from med_unlearning.unlearning.strategies.full_ft import FullFineTuneParams, full_fine_tune
 
 
 def test_ft_step_is_gradient_descent_on_the_retain_loss(

@@ -1,4 +1,5 @@
-"""Tests for med_unlearning.unlearning.gradient_ascent (GA-ℓ1, GA-ℓ1-FT, NegGrad+, Max Loss).
+"""Tests for the gradient-ascent strategies GA-ℓ1, GA-ℓ1-FT, NegGrad+ and Max Loss
+(med_unlearning.unlearning.strategies.{ga_l1,ga_l1_ft,neggrad_plus,max_loss}).
 
 The sign and weights of each objective are checked on a one-parameter model ``w·x`` with
 one plain SGD step: the new weight must equal ``w − lr·∇L`` for the strategy's ``L``.
@@ -13,17 +14,11 @@ import pytest
 import torch
 from tiny_task import ScalarNet, TinyTask
 
-from med_unlearning.unlearning.gradient_ascent import (
-    GAL1FTParams,
-    GAL1Params,
-    MaxLossParams,
-    NegGradPlusParams,
-    ga_l1,
-    ga_l1_ft,
-    max_loss,
-    neggrad_plus,
-)
 from med_unlearning.unlearning.registry import UnlearningRun
+from med_unlearning.unlearning.strategies.ga_l1 import GAL1Params, ga_l1
+from med_unlearning.unlearning.strategies.ga_l1_ft import GAL1FTParams, ga_l1_ft
+from med_unlearning.unlearning.strategies.max_loss import MaxLossParams, max_loss
+from med_unlearning.unlearning.strategies.neggrad_plus import NegGradPlusParams, neggrad_plus
 
 LR = 0.1
 

@@ -10,15 +10,17 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from med_unlearning.unlearning.composition import (
+from med_unlearning.unlearning.registry import get_strategy
+from med_unlearning.unlearning.strategies.composition import (
     CompositionParams,
-    InterpolationParams,
     compose_parts,
     composition,
+)
+from med_unlearning.unlearning.strategies.interpolation import (
+    InterpolationParams,
     interpolate_weights,
     interpolation,
 )
-from med_unlearning.unlearning.registry import get_strategy
 
 
 class NormNet(nn.Module):
@@ -43,7 +45,7 @@ def _seeded(factory: Callable[[], nn.Module], seed: int) -> nn.Module:
     torch.manual_seed(seed)
     model = factory()
     with torch.no_grad():  # distinct buffers too, so provenance of every tensor is checkable
-        for name, buffer in model.named_buffers():
+        for _name, buffer in model.named_buffers():
             if buffer.is_floating_point():
                 buffer.copy_(torch.rand(buffer.shape) + seed)
             else:
@@ -194,15 +196,59 @@ def test_parameters_are_checked() -> None:
         InterpolationParams(end_run="ft", t=1.1)
 
 
+#: The runs composition and interpolation combined before the registry derived them (the
+#: hand-kept list of the redesign's starting point): the composition nodes' inputs, in order.
+PINNED_COMBINABLE_RUNS = (
+    "ft",
+    "full_ft",
+    "ga_l1",
+    "ga_l1_ft",
+    "nl",
+    "nl_ft",
+    "neggrad_plus",
+    "max_loss",
+    "noisy_label",
+    "retain_label",
+    "random_encoder",
+    "fix_decoder",
+    "boundary",
+    "ssd",
+)
+
+
 def test_registered_and_wired_to_the_combinable_runs() -> None:
-    from med_unlearning.unlearning.composition import COMBINABLE_RUNS
     from med_unlearning.unlearning.engine import combined_runs
-    from med_unlearning.unlearning.registry import available_strategies
+    from med_unlearning.unlearning.registry import available_strategies, combinable_runs
 
     assert get_strategy("composition").needs_retain
     assert not get_strategy("interpolation").needs_retain
     assert get_strategy("interpolation").tasks == {"recon", "segmentation"}
-    assert combined_runs("composition") == combined_runs("interpolation") == COMBINABLE_RUNS
+    # derived from the registry, and still exactly (and in the order of) the built-in list
+    assert combinable_runs() == PINNED_COMBINABLE_RUNS
+    assert combined_runs("composition") == combined_runs("interpolation") == combinable_runs()
     # every combinable run is a registered strategy on both tasks (else the grid drops us)
     for task in ("recon", "segmentation"):
-        assert set(COMBINABLE_RUNS) <= set(available_strategies(task))
+        assert set(combinable_runs()) <= set(available_strategies(task))
+
+
+def test_a_new_strategy_becomes_combinable_by_registering(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from med_unlearning.unlearning import registry
+
+    registry.load_strategies()
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    both = registry.register_strategy(
+        "extra_both", CompositionParams, family="baseline", description="test"
+    )
+    one = registry.register_strategy(
+        "extra_recon", CompositionParams, tasks=["recon"], family="baseline", description="test"
+    )
+    both(lambda run, params: None)  # type: ignore[arg-type,return-value]
+    one(lambda run, params: None)  # type: ignore[arg-type,return-value]
+    assert registry.combinable_runs() == (*PINNED_COMBINABLE_RUNS, "extra_both")
+    assert registry.combinable_runs(["recon"])[-2:] == ("extra_both", "extra_recon")
+    assert get_strategy("composition").combined_runs()[-1] == "extra_both"
+    assert InterpolationParams(end_run="extra_both").required_runs() == ("extra_both",)
+    with pytest.raises(ValidationError, match="not a combinable run"):
+        InterpolationParams(end_run="extra_recon")  # it would not exist for segmentation

@@ -1,7 +1,10 @@
-"""Feature-space strategies of the segmentation study: Random Encoder and Fix Decoder.
+"""Feature-space unlearning, shared by the segmentation study's Random Encoder
+(:mod:`~med_unlearning.unlearning.strategies.random_encoder`) and Fix Decoder
+(:mod:`~med_unlearning.unlearning.strategies.fix_decoder`).
 
 Both freeze the decoder/head (its parameters *and* normalisation statistics stay
-bit-identical) and tune only the encoder, in feature space (DESIGN.md §2.2):
+bit-identical) and tune only the encoder, in feature space (DESIGN.md §2.2); they differ only
+in the forget features' target:
 
 - **Random Encoder**: the encoder's features of forget inputs are pushed (MSE) towards noise
   whose per-channel mean and standard deviation are those of the *frozen* encoder's features
@@ -10,7 +13,7 @@ bit-identical) and tune only the encoder, in feature space (DESIGN.md §2.2):
   features of a *noise input* (per item and channel, noise with the input's own mean and
   standard deviation); retain features are held.
 
-Loss per step, on a forget batch paired with a retain batch:
+Loss per step (:func:`train_encoder`), on a forget batch paired with a retain batch:
 ``α · MSE(E(x_f), target_f) + w_r · MSE(E(x_r), E₀(x_r)) [+ w_t · L_task(D₀(E(x_r)), y_r)]``
 with ``E`` the trained encoder, ``E₀`` the frozen one and ``D₀`` the frozen decoder. Each
 feature tensor's MSE is divided by that tensor's variance under the frozen encoder on the
@@ -46,31 +49,25 @@ from med_unlearning.unlearning.common import (
     Trainable,
     loop_for,
     make_optimizer,
+    model_device,
 )
 from med_unlearning.unlearning.pairing import PairedBatches
-from med_unlearning.unlearning.registry import StrategyResult, UnlearningRun, register_strategy
+from med_unlearning.unlearning.registry import StrategyResult, UnlearningRun
 
 __all__ = [
     "FeatureStatistics",
     "FeatureUnlearningParams",
-    "FixDecoderParams",
-    "RandomEncoderParams",
+    "ForgetTargetFn",
     "feature_statistics",
     "features_mse",
-    "fix_decoder",
     "input_matched_noise",
     "item_generators",
     "matched_feature_noise",
-    "random_encoder",
+    "noise_generator",
+    "train_encoder",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    return torch.device("cpu")
 
 
 # ------------------------------------------------------------------------------------------
@@ -97,7 +94,7 @@ class FeatureStatistics:
         positive value: the natural scale of an MSE on that tensor."""
         floor = float(torch.finfo(torch.float32).tiny)
         values = []
-        for mean, std in zip(self.means, self.stds):
+        for mean, std in zip(self.means, self.stds, strict=True):
             mean, std = mean.double(), std.double()
             pooled = (std.square() + mean.square()).mean() - mean.mean().square()
             values.append(max(float(pooled), floor))
@@ -107,7 +104,7 @@ class FeatureStatistics:
         """JSON-friendly overview (channel-averaged mean and std per feature tensor)."""
         return [
             {"channels": int(mean.numel()), "mean": float(mean.mean()), "std": float(std.mean())}
-            for mean, std in zip(self.means, self.stds)
+            for mean, std in zip(self.means, self.stds, strict=True)
         ]
 
 
@@ -155,10 +152,10 @@ def feature_statistics(
         items += int(task.inputs(batch).shape[0])
     if not sums:
         raise ValueError("Cannot compute feature statistics: the loader yielded no batch")
-    means = tuple(total / count for total, count in zip(sums, counts))
+    means = tuple(total / count for total, count in zip(sums, counts, strict=True))
     stds = tuple(
         (square / count - mean * mean).clamp_min(0).sqrt()
-        for square, count, mean in zip(squares, counts, means)
+        for square, count, mean in zip(squares, counts, means, strict=True)
     )
     return FeatureStatistics(
         tuple(mean.float() for mean in means), tuple(std.float() for std in stds), items
@@ -273,7 +270,7 @@ def features_mse(
     if scales is not None and len(scales) != len(features):
         raise ValueError(f"{len(scales)} scales for {len(features)} feature tensors")
     losses = []
-    for index, (feature, target) in enumerate(zip(features, targets)):
+    for index, (feature, target) in enumerate(zip(features, targets, strict=True)):
         loss = F.mse_loss(feature.float(), target.detach().float())
         if scales is not None:
             loss = loss / scales[index]
@@ -282,7 +279,7 @@ def features_mse(
 
 
 # ------------------------------------------------------------------------------------------
-# The strategies
+# The shared parameters and training loop
 # ------------------------------------------------------------------------------------------
 
 
@@ -326,14 +323,6 @@ class FeatureUnlearningParams(PairedParams):
         return value
 
 
-class RandomEncoderParams(FeatureUnlearningParams):
-    """Random Encoder: forget features → noise with the frozen features' channel statistics."""
-
-
-class FixDecoderParams(FeatureUnlearningParams):
-    """Fix Decoder: forget features → the frozen encoder's features of a noise input."""
-
-
 #: ``target(forget_batch, trained_features) -> target features`` (computed without gradient).
 ForgetTargetFn = Callable[[Batch, Features], Features]
 
@@ -347,7 +336,7 @@ def _module_states(modules: Sequence[nn.Module]) -> dict[str, torch.Tensor]:
     }
 
 
-def _train_encoder(
+def train_encoder(
     run: UnlearningRun,
     params: FeatureUnlearningParams,
     forget_target: ForgetTargetFn,
@@ -355,6 +344,8 @@ def _train_encoder(
     statistics: FeatureStatistics | None = None,
 ) -> StrategyResult:
     """Tune the encoder with the feature loss of the module docstring; decoder frozen.
+
+    ``forget_target`` gives each forget batch's target features (the strategy's choice).
 
     ``statistics`` (the frozen encoder's on the forget set) give the MSE scales; they are
     computed here when needed and not given.
@@ -368,7 +359,7 @@ def _train_encoder(
     scales = None
     if params.normalise_features:
         if statistics is None:
-            statistics = feature_statistics(task, frozen, run.forget_loader, _model_device(model))
+            statistics = feature_statistics(task, frozen, run.forget_loader, model_device(model))
         scales = statistics.variances()
 
     def loss_fn(trained: nn.Module, pair: tuple[Batch, Batch]) -> torch.Tensor:
@@ -409,56 +400,9 @@ def _train_encoder(
     )
 
 
-def _noise_generator(run: UnlearningRun, offset: int) -> torch.Generator:
+def noise_generator(run: UnlearningRun, offset: int) -> torch.Generator:
+    """A CPU generator for per-step noise, seeded by the run seed and a per-strategy
+    ``offset`` (the fallback when batches carry no item ids, or with ``resample_noise``)."""
     generator = torch.Generator()
     generator.manual_seed(run.seed * 1_000_003 + offset)
     return generator
-
-
-@register_strategy(
-    "random_encoder",
-    RandomEncoderParams,
-    needs_retain=True,
-    family="segmentation_study",
-    description="decoder frozen; forget features -> noise with the frozen encoder's "
-    "per-channel feature statistics; retain features held (MSE)",
-)
-def random_encoder(run: UnlearningRun, params: RandomEncoderParams) -> StrategyResult:
-    """Random Encoder (see the module docstring)."""
-    device = _model_device(run.model)
-    statistics = feature_statistics(run.task, run.frozen, run.forget_loader, device)
-    logger.info(
-        "random_encoder: frozen feature statistics on %d forget items: %s",
-        statistics.items,
-        statistics.summary(),
-    )
-    fallback = _noise_generator(run, 1)
-
-    def target(batch: Batch, template: Features) -> Features:
-        item_gens = None if params.resample_noise else item_generators(batch, run.seed, "features")
-        return matched_feature_noise(template, statistics, item_gens=item_gens, generator=fallback)
-
-    result = _train_encoder(run, params, target, "random_encoder", statistics)
-    result.extras["feature_statistics"] = statistics.summary()
-    return result
-
-
-@register_strategy(
-    "fix_decoder",
-    FixDecoderParams,
-    needs_retain=True,
-    family="segmentation_study",
-    description="decoder frozen; forget features -> the frozen encoder's features of a "
-    "noise input (input-matched statistics); retain features held (MSE)",
-)
-def fix_decoder(run: UnlearningRun, params: FixDecoderParams) -> StrategyResult:
-    """Fix Decoder (see the module docstring)."""
-    fallback = _noise_generator(run, 2)
-
-    def target(batch: Batch, _: Features) -> Features:
-        inputs = run.task.inputs(batch)
-        item_gens = None if params.resample_noise else item_generators(batch, run.seed, "inputs")
-        noise = input_matched_noise(inputs, item_gens=item_gens, generator=fallback)
-        return run.task.encode(run.frozen, run.task.with_inputs(batch, noise))
-
-    return _train_encoder(run, params, target, "fix_decoder")

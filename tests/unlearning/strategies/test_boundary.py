@@ -13,14 +13,14 @@ from torch import nn
 
 from med_unlearning.data.labels import IGNORE_INDEX
 from med_unlearning.tasks.base import Batch, Features, ModelParts
-from med_unlearning.unlearning.boundary import (
+from med_unlearning.unlearning.registry import get_strategy
+from med_unlearning.unlearning.strategies.boundary import (
     BoundaryParams,
     boundary,
     boundary_inputs,
     boundary_target,
     nearest_wrong_class,
 )
-from med_unlearning.unlearning.registry import get_strategy
 
 CLASSES = 4
 VOXELS = 5

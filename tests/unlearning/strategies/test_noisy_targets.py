@@ -1,4 +1,6 @@
-"""Tests for med_unlearning.unlearning.noisy_targets (NL, NL-FT, Noisy Label, Retain Label)."""
+"""Tests for the target-learning strategies NL, NL-FT, Noisy Label, Retain Label
+(med_unlearning.unlearning.strategies.{nl,nl_ft,noisy_label,retain_label}) and their shared
+noisy targets (strategies._noisy_targets)."""
 
 from __future__ import annotations
 
@@ -10,18 +12,17 @@ import torch
 from pydantic import ValidationError
 from tiny_task import ScalarNet, TinyTask
 
-from med_unlearning.unlearning.noisy_targets import (
-    NLFTParams,
-    NLParams,
-    NoisyLabelParams,
-    RetainLabelParams,
+from med_unlearning.unlearning.strategies._noisy_targets import (
     SeededGenerators,
     fixed_noisy_forget_target,
     item_batch,
-    nl,
-    nl_ft,
     noisy_forget_target,
-    noisy_label,
+)
+from med_unlearning.unlearning.strategies.nl import NLParams, nl
+from med_unlearning.unlearning.strategies.nl_ft import NLFTParams, nl_ft
+from med_unlearning.unlearning.strategies.noisy_label import NoisyLabelParams, noisy_label
+from med_unlearning.unlearning.strategies.retain_label import (
+    RetainLabelParams,
     retain_label,
     retain_label_target,
 )
