@@ -142,10 +142,7 @@ def prepare_strategy(
 
 
 def model_from_checkpoint(task: Task, checkpoint: ModelCheckpoint) -> nn.Module:
-    """Rebuild the network stored in ``checkpoint`` for ``task``.
-
-    Uses the task's own ``load_checkpoint`` when it has one, else ``task.build_model()``
-    plus a strict ``load_state_dict``.
+    """Rebuild the network stored in ``checkpoint`` with ``task.load_checkpoint``.
 
     Raises:
         ValueError: the checkpoint belongs to another task or architecture.
@@ -155,20 +152,7 @@ def model_from_checkpoint(task: Task, checkpoint: ModelCheckpoint) -> nn.Module:
         raise ValueError(
             f"checkpoint {checkpoint.content_hash[:12]} is a {meta.task!r} model, not {task.name!r}"
         )
-    loader = getattr(task, "load_checkpoint", None)
-    if callable(loader):
-        return loader(checkpoint)
-    if meta.architecture != task.architecture or dict(meta.architecture_params) != dict(
-        task.architecture_params
-    ):
-        raise ValueError(
-            f"checkpoint {checkpoint.content_hash[:12]} holds {meta.architecture} "
-            f"{meta.architecture_params} but the task builds {task.architecture} "
-            f"{task.architecture_params}"
-        )
-    model = task.build_model()
-    model.load_state_dict(checkpoint.state_dict, strict=True)
-    return model
+    return task.load_checkpoint(checkpoint)
 
 
 @dataclass(frozen=True)
