@@ -5,10 +5,9 @@ inputs — the raw data, the task's metadata and splits tables, the original and
 checkpoints, the parameters — so ``kedro run --pipelines unlearning --namespaces
 unlearning.recon.nl_ft`` runs a single strategy on its own. The node plans the run
 (resolve the forget request against the original's manifest, draw the retain subset:
-:func:`~med_unlearning.unlearning.engine.plan_unlearning`), builds the task's forget and
-retain loaders (reconstruction: slices of the chosen volumes, masks with random offsets as
-in training; segmentation: random patches of the chosen subjects) and hands everything to
-:func:`~med_unlearning.unlearning.engine.run_unlearning`.
+:func:`~med_unlearning.unlearning.engine.plan_unlearning`), builds the task and its forget
+and retain loaders with the library (:mod:`med_unlearning.tasks.builders`, the same for
+every task) and hands everything to :func:`~med_unlearning.unlearning.engine.run_unlearning`.
 
 Outputs per run: the unlearned checkpoint (versioned), the history table, and the
 erasure-request record (JSON).
@@ -29,12 +28,14 @@ from med_unlearning.params.base import typed_params
 from med_unlearning.params.recon import ReconParams
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationParams
-from med_unlearning.params.unlearning import UnlearningParams
+from med_unlearning.params.unlearning import TaskUnlearningParams, UnlearningParams
 from med_unlearning.tasks.builders import task_for_checkpoint, unlearning_loaders
 from med_unlearning.training import LoopSettings, seed_everything
 from med_unlearning.tuning.selection import apply_selection, settings_source
 from med_unlearning.unlearning.engine import (
     UnlearningPlan,
+    UnlearningResult,
+    UnlearningSettings,
     alias_outcome,
     alias_target,
     plan_unlearning,
@@ -127,44 +128,10 @@ def unlearn(
 
     plan = plan_for(task_params.retain_fraction(typed))
     logger.info("%s: %r", spec.namespace, plan)
-    if spec.sweep is not None and spec.sweep.name == RETAIN_SWEEP.name and strategy.needs_retain:
-        target = alias_target(
-            str(spec.variant),
-            task_params.retain_fractions,
-            lambda fraction: plan_for(fraction).retain_ids,
-        )
-        alias_name = f"{spec.strategy}_{target}" if target is not None else None
-        if alias_name is None and task_params.equals_main_run(spec):
-            alias_name = spec.strategy  # e.g. nl_ft_r10 is nl_ft itself
-        if alias_name is not None:
-            outcome = alias_outcome(
-                original,
-                spec.strategy,
-                typed,
-                task_name=spec.task,
-                run_name=spec.run,
-                variant=str(spec.variant),
-                alias_of=alias_name,
-                forget_ids=plan.forget_ids,
-                retain_ids=plan.retain_ids,
-                seed=seed,
-                request=plan.request_record(),
-            )
-            return _with_source(outcome, source)
-    seed_everything(seed, deterministic=runtime.deterministic)
-    task = task_for_checkpoint(spec.task, original, task_section, runtime)
-    forget_loader, retain_loader = unlearning_loaders(
-        task, raw_data, plan, original, task_section, task_params.data, runtime, seed
-    )
-    outcome = run_unlearning(
-        spec.strategy,
-        typed,
-        task,
-        original,
-        forget_loader,
-        retain_loader,
-        forget_ids=plan.forget_ids,
-        retain_ids=plan.retain_ids,
+    settings = UnlearningSettings(
+        strategy=spec.strategy,
+        params=typed,
+        seed=seed,
         loop=LoopSettings(
             epochs=1,
             device=runtime.device,
@@ -172,12 +139,8 @@ def unlearn(
             progress=runtime.progress,
             description=spec.namespace,
         ),
-        seed=seed,
         run_name=spec.run,
         variant=spec.variant,
-        request=plan.request_record(),
-        others=others,
-        reference=oracle,
         deterministic=runtime.deterministic,
         catalog_names={
             "parent": parent,
@@ -185,11 +148,46 @@ def unlearn(
             "reference": f"{spec.task}.oracle.checkpoint",
         },
     )
+    alias_name = _alias_name(spec, task_params, strategy.needs_retain, plan_for)
+    if alias_name is not None:
+        outcome = alias_outcome(plan, settings, original, task_name=spec.task, alias_of=alias_name)
+        return _with_source(outcome, source)
+    seed_everything(seed, deterministic=runtime.deterministic)
+    task = task_for_checkpoint(spec.task, original, task_section, runtime)
+    forget_loader, retain_loader = unlearning_loaders(
+        task, raw_data, plan, original, task_section, task_params.data, runtime, seed
+    )
+    outcome = run_unlearning(
+        plan, settings, task, original, forget_loader, retain_loader,
+        others=others, reference=oracle,
+    )
     return _with_source(outcome, source)
 
 
+def _alias_name(
+    spec: UnlearningRunSpec,
+    task_params: TaskUnlearningParams,
+    needs_retain: bool,
+    plan_for: Callable[[float], UnlearningPlan],
+) -> str | None:
+    """The run a retain-sweep variant repeats, if any: a smaller fraction's run with the same
+    retain subset, else the strategy's main run when the variant's settings equal it."""
+    if spec.sweep is None or spec.sweep.name != RETAIN_SWEEP.name or not needs_retain:
+        return None
+    target = alias_target(
+        str(spec.variant),
+        task_params.retain_fractions,
+        lambda fraction: plan_for(fraction).retain_ids,
+    )
+    if target is not None:
+        return f"{spec.strategy}_{target}"
+    if task_params.equals_main_run(spec):
+        return spec.strategy  # e.g. nl_ft_r10 is nl_ft itself
+    return None
+
+
 def _with_source(
-    outcome: Any, source: str
+    outcome: UnlearningResult, source: str
 ) -> tuple[ModelCheckpoint, pd.DataFrame, dict[str, Any]]:
     """The run's outputs, each saying which data selected its settings."""
     outcome.checkpoint.metadata.extra["settings_source"] = source
