@@ -369,10 +369,9 @@ def _recon_wait(result: BenchmarkResult, ctx: BenchContext, folder: Path) -> Non
     import torch
 
     from med_unlearning.data.masks import KspaceUndersampler
-    from med_unlearning.data.recon_dataset import FastMRISliceDataset, ReconSliceTransform
     from med_unlearning.device import resolve_device
     from med_unlearning.io.fastmri import read_fastmri_volume
-    from med_unlearning.tasks.recon import ReconTask
+    from med_unlearning.tasks.recon import ReconTask, slice_dataset
     from med_unlearning.training import LoopSettings, make_loader, seed_everything, train
 
     volumes = {
@@ -380,9 +379,11 @@ def _recon_wait(result: BenchmarkResult, ctx: BenchContext, folder: Path) -> Non
         for p in _h5_files(folder)
     }
     seed_everything(ctx.seed)
-    dataset = FastMRISliceDataset(
+    dataset = slice_dataset(
         volumes,
-        ReconSliceTransform(KspaceUndersampler("equispaced", [8], [0.04]), "random"),
+        None,
+        KspaceUndersampler("equispaced", [8], [0.04]),
+        mask_seed="random",
         uniform_shape=True,
         cache=True,
     )
@@ -424,7 +425,11 @@ def _segmentation_wait(result: BenchmarkResult, ctx: BenchContext, folder: Path)
     from med_unlearning.datasets import NiftiDataset
     from med_unlearning.device import resolve_device
     from med_unlearning.params.segmentation import SegmentationParams
-    from med_unlearning.tasks.segmentation import SegmentationTask, train_segmentation
+    from med_unlearning.tasks.segmentation import (
+        SegmentationTask,
+        SegmentationTrainingSettings,
+        train_segmentation,
+    )
     from med_unlearning.training import seed_everything
 
     params = SegmentationParams.model_validate(
@@ -457,18 +462,20 @@ def _segmentation_wait(result: BenchmarkResult, ctx: BenchContext, folder: Path)
         task,
         model,
         list(subjects.values()),
-        epochs=2,
-        batch_size=training.batch_size,
-        patch_size=training.patch_size,
-        samples_per_subject=training.samples_per_subject,
-        pos_fraction=training.pos_fraction,
-        learning_rate=1e-2,
-        head_lr_multiplier=10.0,
-        momentum=0.9,
-        weight_decay=1e-3,
-        seed=ctx.seed,
-        progress=False,
-        description="bench.segmentation",
+        SegmentationTrainingSettings(
+            epochs=2,
+            batch_size=training.batch_size,
+            patch_size=training.patch_size,
+            samples_per_subject=training.samples_per_subject,
+            pos_fraction=training.pos_fraction,
+            learning_rate=1e-2,
+            head_lr_multiplier=10.0,
+            momentum=0.9,
+            weight_decay=1e-3,
+            seed=ctx.seed,
+            progress=False,
+            description="bench.segmentation",
+        ),
     )
     device = resolve_device(task.device).type
     _wait_row(

@@ -49,14 +49,15 @@ def _epoch_time(
     import torch
 
     from med_unlearning.data.masks import KspaceUndersampler
-    from med_unlearning.data.recon_dataset import FastMRISliceDataset, ReconSliceTransform
-    from med_unlearning.tasks.recon import ReconTask
+    from med_unlearning.tasks.recon import ReconTask, slice_dataset
     from med_unlearning.training import LoopSettings, make_loader, seed_everything, train
 
     seed_everything(seed)
-    dataset = FastMRISliceDataset(
+    dataset = slice_dataset(
         volumes,
-        ReconSliceTransform(KspaceUndersampler("equispaced", [8], [0.04]), "random"),
+        None,
+        KspaceUndersampler("equispaced", [8], [0.04]),
+        mask_seed="random",
         uniform_shape=True,
         cache=True,
     )

@@ -54,10 +54,9 @@ def recon_setup(
 ) -> ReconSetup:
     """The task and datasets of a recon run, exactly as ``fit_recon_model`` builds them."""
     from med_unlearning.data.masks import KspaceUndersampler
-    from med_unlearning.data.recon_dataset import FastMRISliceDataset, ReconSliceTransform
     from med_unlearning.params.recon import ReconParams
     from med_unlearning.params.runtime import RuntimeParams
-    from med_unlearning.tasks.recon import ReconTask
+    from med_unlearning.tasks.recon import ReconTask, slice_dataset
 
     params = (
         recon_params
@@ -73,12 +72,9 @@ def recon_setup(
     batch_size = params.training.batch_size
     cache = params.training.cache_volumes
 
-    def dataset(ids: Sequence[str], mask_seed: str) -> Any:
-        return FastMRISliceDataset(
-            volumes,
-            ReconSliceTransform(undersampler, mask_seed=mask_seed),
-            ids,
-            uniform_shape=batch_size > 1,
+    def dataset(ids: Sequence[str], mask_seed: Any) -> Any:
+        return slice_dataset(
+            volumes, ids, undersampler, mask_seed=mask_seed, uniform_shape=batch_size > 1,
             cache=cache,
         )
 

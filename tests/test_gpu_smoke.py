@@ -257,19 +257,22 @@ def _unlearn(task_name: str, strategy: str, device: str, *, quiet_noise: bool) -
         name: _checkpoint(task, index + 1, manifest)
         for index, name in enumerate(combined_runs(strategy))
     }
+    from med_unlearning.unlearning.engine import UnlearningPlan, UnlearningSettings
+
     return run_unlearning(
-        strategy,
-        _smoke_params(strategy, quiet_noise=quiet_noise),
+        UnlearningPlan.from_ids(forget_ids, retain_ids if spec.needs_retain else []),
+        UnlearningSettings(
+            strategy,
+            _smoke_params(strategy, quiet_noise=quiet_noise),
+            seed=0,
+            loop=LoopSettings(
+                epochs=1, device=device, progress=False, description=f"gpu-smoke.{strategy}"
+            ),
+        ),
         task,
         original,
         forget,
         retain if spec.needs_retain else None,
-        forget_ids=forget_ids,
-        retain_ids=retain_ids if spec.needs_retain else [],
-        loop=LoopSettings(
-            epochs=1, device=device, progress=False, description=f"gpu-smoke.{strategy}"
-        ),
-        seed=0,
         others=others,
     )
 

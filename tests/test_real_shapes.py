@@ -24,7 +24,11 @@ from med_unlearning.io.fastmri import FastMRIVolume, read_fastmri_volume, write_
 from med_unlearning.metrics.image_quality import volume_metrics
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationParams
-from med_unlearning.tasks.segmentation import SegmentationTask, train_segmentation
+from med_unlearning.tasks.segmentation import (
+    SegmentationTask,
+    SegmentationTrainingSettings,
+    train_segmentation,
+)
 from med_unlearning.training import seed_everything
 
 #: (file name, protocol, k-space width, acquired phase-encoding lines, encoding centre)
@@ -290,10 +294,21 @@ def test_resnet50_with_medicalnet_weights_trains_one_step_at_the_study_patch(
     torch.testing.assert_close(model.conv1.weight, stem)
     before = {key: value.clone() for key, value in model.state_dict().items()}
     result = train_segmentation(
-        task, model, list(subjects.values()),
-        epochs=1, batch_size=1, patch_size=(128, 128, 48), samples_per_subject=1,
-        pos_fraction=1.0, learning_rate=1e-3, head_lr_multiplier=100.0, momentum=0.9,
-        weight_decay=1e-3, progress=False,
+        task,
+        model,
+        list(subjects.values()),
+        SegmentationTrainingSettings(
+            epochs=1,
+            batch_size=1,
+            patch_size=(128, 128, 48),
+            samples_per_subject=1,
+            pos_fraction=1.0,
+            learning_rate=1e-3,
+            head_lr_multiplier=100.0,
+            momentum=0.9,
+            weight_decay=1e-3,
+            progress=False,
+        ),
     )
     assert result.history["steps"].tolist() == [1]
     assert np.isfinite(result.history["train_loss"]).all()

@@ -23,7 +23,7 @@ from med_unlearning.io.checkpoint import temporary_path
 from med_unlearning.params.recon import ReconParams
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.pipelines.recon.nodes import train_recon_run
-from med_unlearning.tasks.segmentation import train_segmentation
+from med_unlearning.tasks.segmentation import SegmentationTrainingSettings, train_segmentation
 from med_unlearning.training import (
     LoopSettings,
     ResumeSettings,
@@ -188,12 +188,25 @@ def test_segmentation_training_resumes_and_keeps_the_validation_epochs(
         seed_everything(0)
         model = task.build_model()
         result = train_segmentation(
-            task, model, [subjects["1"], subjects["4"]],
-            epochs=epochs, batch_size=2, patch_size=(16, 16, 8), samples_per_subject=2,
-            pos_fraction=0.8, learning_rate=0.02, head_lr_multiplier=5, momentum=0.9,
-            weight_decay=1e-3, lr_decay_gamma=0.9, progress=False,
-            validation_subjects={"retain_train": [subjects["1"]]}, validation_interval=2,
-            resume=resume,
+            task,
+            model,
+            [subjects["1"], subjects["4"]],
+            SegmentationTrainingSettings(
+                epochs=epochs,
+                batch_size=2,
+                patch_size=(16, 16, 8),
+                samples_per_subject=2,
+                pos_fraction=0.8,
+                learning_rate=0.02,
+                head_lr_multiplier=5,
+                momentum=0.9,
+                weight_decay=1e-3,
+                lr_decay_gamma=0.9,
+                progress=False,
+                validation_interval=2,
+                resume=resume,
+            ),
+            validation_subjects={"retain_train": [subjects["1"]]},
         )
         return model, result.history
 

@@ -215,7 +215,7 @@ def test_recon_task_comes_from_the_original_checkpoint() -> None:
 
     from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
     from med_unlearning.params.recon import ReconParams
-    from med_unlearning.pipelines.unlearning.nodes import recon_task_for
+    from med_unlearning.tasks.builders import recon_task_for
 
     original = ModelCheckpoint(
         {"w": torch.zeros(1)},
@@ -241,7 +241,7 @@ def test_segmentation_task_takes_the_checkpoint_network_but_checks_labels() -> N
     from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
     from med_unlearning.params.runtime import RuntimeParams
     from med_unlearning.params.segmentation import SegmentationParams
-    from med_unlearning.pipelines.unlearning.nodes import segmentation_task_for
+    from med_unlearning.tasks.builders import segmentation_task_for
 
     params = SegmentationParams()
     from_params = segmentation_task_for.__globals__["SegmentationTask"].from_params(params)

@@ -15,7 +15,12 @@ from med_unlearning.io.nifti import read_nifti, write_nifti
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationParams
 from med_unlearning.tasks.base import Task
-from med_unlearning.tasks.segmentation import SegmentationTask, prediction_image, train_segmentation
+from med_unlearning.tasks.segmentation import (
+    SegmentationTask,
+    SegmentationTrainingSettings,
+    prediction_image,
+    train_segmentation,
+)
 from med_unlearning.training import seed_everything
 
 SHAPE = (24, 24, 8)
@@ -187,11 +192,23 @@ def test_training_raises_dice_well_above_chance(subjects: dict) -> None:
     train_ids = ["1", "4"]
     before = task.evaluate(model, {i: subjects[i] for i in train_ids})
     result = train_segmentation(
-        task, model, [subjects[i] for i in train_ids],
-        epochs=8, batch_size=2, patch_size=(16, 16, 8), samples_per_subject=4, pos_fraction=0.8,
-        learning_rate=0.02, head_lr_multiplier=5, momentum=0.9, weight_decay=1e-3,
-        progress=False, validation_subjects={"retain_train": [subjects["1"]]},
-        validation_interval=4,
+        task,
+        model,
+        [subjects[i] for i in train_ids],
+        SegmentationTrainingSettings(
+            epochs=8,
+            batch_size=2,
+            patch_size=(16, 16, 8),
+            samples_per_subject=4,
+            pos_fraction=0.8,
+            learning_rate=0.02,
+            head_lr_multiplier=5,
+            momentum=0.9,
+            weight_decay=1e-3,
+            progress=False,
+            validation_interval=4,
+        ),
+        validation_subjects={"retain_train": [subjects["1"]]},
     )
     history = result.history
     assert list(history["epoch"]) == list(range(1, 9))
@@ -245,9 +262,22 @@ def test_training_is_deterministic_on_cpu(subjects: dict) -> None:
         seed_everything(7)
         model = task.build_model()
         train_segmentation(
-            task, model, [subjects["1"]], epochs=1, batch_size=2, patch_size=(16, 16, 8),
-            samples_per_subject=4, pos_fraction=0.8, learning_rate=0.01, head_lr_multiplier=10,
-            momentum=0.9, weight_decay=1e-3, progress=False, seed=7,
+            task,
+            model,
+            [subjects["1"]],
+            SegmentationTrainingSettings(
+                epochs=1,
+                batch_size=2,
+                patch_size=(16, 16, 8),
+                samples_per_subject=4,
+                pos_fraction=0.8,
+                learning_rate=0.01,
+                head_lr_multiplier=10,
+                momentum=0.9,
+                weight_decay=1e-3,
+                progress=False,
+                seed=7,
+            ),
         )
         states.append(model.state_dict())
     for key, value in states[0].items():

@@ -20,6 +20,8 @@ from med_unlearning.unlearning import registry
 from med_unlearning.unlearning.engine import (
     RECORD_SCHEMA,
     StrategyParameterError,
+    UnlearningPlan,
+    UnlearningSettings,
     combined_runs,
     model_from_checkpoint,
     plan_unlearning,
@@ -51,30 +53,31 @@ def oracle() -> Any:
 
 
 def _run(
-    original: Any, strategy: str = "nl_ft", params: Any = None, task: Any = None, **kwargs: Any
+    original: Any,
+    strategy: str = "nl_ft",
+    params: Any = None,
+    task: Any = None,
+    *,
+    forget_ids: list[str] = FORGET_IDS,
+    others: Any = None,
+    reference: Any = None,
+    **settings: Any,
 ) -> Any:
-    options = {
-        "forget_ids": FORGET_IDS,
-        "retain_ids": RETAIN_IDS,
-        "loop": LOOP,
-        "seed": 3,
-    }
-    options.update(kwargs)
+    options = {"loop": LOOP, "seed": 3, **settings}
     return run_unlearning(
-        strategy,
-        {"epochs": 2} if params is None else params,
+        UnlearningPlan.from_ids(forget_ids, RETAIN_IDS),
+        UnlearningSettings(strategy, {"epochs": 2} if params is None else params, **options),
         task or TinyTask("recon"),
         original,
         make_batches("f", 4, seed=1, offset=2.0),
         make_batches("r", 6, seed=2),
-        **options,
+        others=others,
+        reference=reference,
     )
 
 
 def test_new_checkpoint_records_its_lineage(original: Any, oracle: Any) -> None:
-    outcome = _run(
-        original, run_name="nl_ft_r10", variant="r10", reference=oracle, request={"by": "ids"}
-    )
+    outcome = _run(original, run_name="nl_ft_r10", variant="r10", reference=oracle)
     meta = outcome.checkpoint.metadata
     assert meta.parent_hash == original.content_hash
     assert meta.forget_ids == FORGET_IDS and meta.data_manifest == RETAIN_IDS
@@ -97,7 +100,6 @@ def test_erasure_record_is_json_and_complete(original: Any, oracle: Any) -> None
     outcome = _run(
         original,
         reference=oracle,
-        request={"by": "column", "forget_ids": FORGET_IDS},
         catalog_names={
             "parent": "recon.original.checkpoint",
             "checkpoint": "unlearning.recon.nl_ft.checkpoint",
@@ -118,7 +120,8 @@ def test_erasure_record_is_json_and_complete(original: Any, oracle: Any) -> None
     assert record["cost"]["fraction_of_retraining"] == pytest.approx(
         record["cost"]["wall_time_s"] / 8.0
     )
-    assert record["request"]["by"] == "column" and record["forget_ids"] == FORGET_IDS
+    assert record["request"]["forget_ids"] == FORGET_IDS and record["forget_ids"] == FORGET_IDS
+    assert record["request"] == UnlearningPlan.from_ids(FORGET_IDS, RETAIN_IDS).request_record()
     assert record["params"]["epochs"] == 2 and record["verification"] is None
 
 
@@ -196,31 +199,23 @@ def test_checkpoint_of_another_task_is_rejected(original: Any) -> None:
 def test_strategy_needing_retain_data_without_it_is_an_error(original: Any) -> None:
     with pytest.raises(ValueError, match="needs retain data"):
         run_unlearning(
-            "ft",
-            {},
+            UnlearningPlan.from_ids(["f_0"]),
+            UnlearningSettings("ft", {}, seed=0, loop=LOOP),
             TinyTask(),
             original,
             make_batches("f", 2),
             None,
-            forget_ids=["f_0"],
-            retain_ids=[],
-            loop=LOOP,
-            seed=0,
         )
 
 
 def test_strategy_without_retain_data_records_an_empty_manifest(original: Any) -> None:
     outcome = run_unlearning(
-        "nl",
-        {},
+        UnlearningPlan.from_ids(FORGET_IDS),
+        UnlearningSettings("nl", {}, seed=0, loop=LOOP),
         TinyTask(),
         original,
         make_batches("f", 4),
         None,
-        forget_ids=FORGET_IDS,
-        retain_ids=[],
-        loop=LOOP,
-        seed=0,
     )
     assert outcome.checkpoint.metadata.data_manifest == []
     assert outcome.record["retain_fraction"] is None

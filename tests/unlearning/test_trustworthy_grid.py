@@ -12,7 +12,13 @@ from tiny_task import TinyNet, TinyTask, make_batches, make_checkpoint
 
 from med_unlearning.params.unlearning import ReconUnlearningParams, SegmentationUnlearningParams
 from med_unlearning.training import LoopSettings, train
-from med_unlearning.unlearning.engine import alias_outcome, alias_target, run_unlearning
+from med_unlearning.unlearning.engine import (
+    UnlearningPlan,
+    UnlearningSettings,
+    alias_outcome,
+    alias_target,
+    run_unlearning,
+)
 from med_unlearning.unlearning.grid import (
     RETAIN_SWEEP,
     SEED_SWEEP,
@@ -94,9 +100,9 @@ def test_r10_and_r100_of_ga_l1_ft_take_the_same_forget_steps(original: Any) -> N
     for variant, batches in (("r10", retain[:1]), ("r100", retain)):
         typed = params.strategy_params(_spec("recon", f"ga_l1_ft_{variant}"))
         outcome = run_unlearning(
-            "ga_l1_ft", typed, TinyTask("recon"), original,
-            make_batches("f", 4, seed=1, offset=2.0), batches,
-            forget_ids=FORGET_IDS, retain_ids=RETAIN_IDS, loop=LOOP, seed=3,
+            UnlearningPlan.from_ids(FORGET_IDS, RETAIN_IDS),
+            UnlearningSettings("ga_l1_ft", typed, seed=3, loop=LOOP),
+            TinyTask("recon"), original, make_batches("f", 4, seed=1, offset=2.0), batches,
         )
         steps[variant] = int(outcome.history["steps"].sum())
     assert steps["r10"] == steps["r100"] == 2  # the two forget batches, at every fraction
@@ -122,8 +128,9 @@ def test_alias_target_finds_the_smallest_fraction_with_the_same_subset() -> None
 def test_alias_outcome_records_the_run_it_repeats_at_no_cost(original: Any) -> None:
     typed = ReconUnlearningParams().strategy_params(_spec("recon", "nl_ft_r5"))
     outcome = alias_outcome(
-        original, "nl_ft", typed, task_name="recon", run_name="nl_ft_r5", variant="r5",
-        alias_of="nl_ft_r1", forget_ids=FORGET_IDS, retain_ids=RETAIN_IDS[:1], seed=3,
+        UnlearningPlan.from_ids(FORGET_IDS, RETAIN_IDS[:1]),
+        UnlearningSettings("nl_ft", typed, seed=3, run_name="nl_ft_r5", variant="r5"),
+        original, task_name="recon", alias_of="nl_ft_r1",
     )
     meta = outcome.checkpoint.metadata
     assert meta.extra["alias_of"] == "nl_ft_r1" and meta.wall_time_s == 0.0
@@ -137,9 +144,11 @@ def test_composite_runs_add_their_components_costs(original: Any) -> None:
     end = make_checkpoint(TinyNet(), manifest=RETAIN_IDS, wall_time_s=5.0)
     unused = make_checkpoint(TinyNet(), manifest=RETAIN_IDS, wall_time_s=100.0)
     outcome = run_unlearning(
-        "interpolation", {"start_run": "ft", "end_run": "nl_ft", "t": 0.5}, TinyTask("recon"),
-        original, make_batches("f", 4, seed=1), None,
-        forget_ids=FORGET_IDS, retain_ids=[], loop=LOOP, seed=3,
+        UnlearningPlan.from_ids(FORGET_IDS),
+        UnlearningSettings(
+            "interpolation", {"start_run": "ft", "end_run": "nl_ft", "t": 0.5}, seed=3, loop=LOOP
+        ),
+        TinyTask("recon"), original, make_batches("f", 4, seed=1), None,
         others={"ft": start, "nl_ft": end, "ssd": unused},
     )
     cost = outcome.record["cost"]

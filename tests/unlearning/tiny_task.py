@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
-from med_unlearning.tasks.base import Batch, Features, ModelParts
+from med_unlearning.tasks.base import Batch, Features, ModelParts, rebuild_model
 
 __all__ = ["FEATURES", "ScalarNet", "TinyNet", "TinyTask", "make_batches", "make_checkpoint"]
 
@@ -89,6 +89,9 @@ class TinyTask:
 
     def build_model(self) -> nn.Module:
         return self.model_factory()
+
+    def load_checkpoint(self, checkpoint: ModelCheckpoint) -> nn.Module:
+        return rebuild_model(self, checkpoint)
 
     def forward(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         return model(batch["x"])

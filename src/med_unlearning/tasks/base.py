@@ -19,6 +19,9 @@ Conventions shared by every task:
 - **Features** (for encoder/decoder strategies) are a tuple of tensors: whatever the
   decoder needs from the encoder (e.g. a U-Net's skip connections and bottleneck), so that
   ``decode(model, encode(model, batch), batch) == forward(model, batch)``.
+- A **checkpoint** is rebuilt into a network by :meth:`Task.load_checkpoint` only (the
+  engine, evaluation and inference all go through it); :func:`rebuild_model` is the
+  default implementation a task whose ``build_model()`` needs no extra input can use.
 """
 
 from __future__ import annotations
@@ -28,9 +31,12 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Batch", "Features", "ModelParts", "Task"]
+from med_unlearning.io.checkpoint import ModelCheckpoint
+
+__all__ = ["Batch", "Features", "ModelParts", "Task", "rebuild_model", "soft_target"]
 
 #: A batch as the loaders of a task yield it (tensors on the device, plus ``ids``).
 Batch = Mapping[str, Any]
@@ -90,6 +96,17 @@ class Task(Protocol):
         """A freshly initialised network (seed the RNG first for reproducible weights)."""
         ...
 
+    def load_checkpoint(self, checkpoint: ModelCheckpoint) -> nn.Module:
+        """The trained network stored in ``checkpoint`` (on the CPU, train mode).
+
+        Building the network consumes torch's global RNG exactly like :meth:`build_model`,
+        so callers keep their random streams by calling it at the same point.
+
+        Raises:
+            ValueError: the checkpoint belongs to another task or architecture.
+        """
+        ...
+
     def forward(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """The model's prediction for ``batch``, in the target's space."""
         ...
@@ -114,6 +131,11 @@ class Task(Protocol):
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """The training objective on the batch's own target (a scalar to minimise)."""
+        ...
+
+    def output_as_target(self, output: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """A (frozen) model's ``output`` on ``batch`` as a target :meth:`criterion` accepts
+        (detached; e.g. the image itself, or class probabilities from logits)."""
         ...
 
     def noisy_target(
@@ -145,3 +167,37 @@ class Task(Protocol):
     def with_inputs(self, batch: Batch, inputs: torch.Tensor) -> Batch:
         """A shallow copy of ``batch`` whose network input is replaced by ``inputs``."""
         ...
+
+
+def rebuild_model(task: Task, checkpoint: ModelCheckpoint) -> nn.Module:
+    """``task.build_model()`` loaded (strictly) with ``checkpoint``'s weights.
+
+    The default :meth:`Task.load_checkpoint` of tasks whose network needs nothing but its
+    architecture parameters (reconstruction, test tasks).
+
+    Raises:
+        ValueError: the checkpoint is another task's, or holds another architecture or
+            other architecture parameters than ``task`` builds.
+    """
+    meta = checkpoint.metadata
+    if meta.task != task.name:
+        raise ValueError(
+            f"checkpoint {checkpoint.content_hash[:12]} is a {meta.task!r} model, not {task.name!r}"
+        )
+    if meta.architecture != task.architecture or dict(meta.architecture_params) != dict(
+        task.architecture_params
+    ):
+        raise ValueError(
+            f"checkpoint {checkpoint.content_hash[:12]} holds {meta.architecture} "
+            f"{meta.architecture_params} but the task builds {task.architecture} "
+            f"{task.architecture_params}"
+        )
+    model = task.build_model()
+    model.load_state_dict(checkpoint.state_dict, strict=True)
+    return model
+
+
+def soft_target(output: torch.Tensor) -> torch.Tensor:
+    """Class logits ``[B, K, ...]`` as class probabilities (softmax over dim 1, float32):
+    the target form of a classifier's output (see :meth:`Task.output_as_target`)."""
+    return F.softmax(output.detach().float(), dim=1)

@@ -11,7 +11,7 @@ strategy:
    original checkpoint itself is never touched;
 4. seed everything, build the :class:`~med_unlearning.unlearning.registry.UnlearningRun`,
    time the strategy (wall clock, CUDA synchronised);
-5. return an :class:`UnlearningOutcome`: a new
+5. return an :class:`UnlearningResult`: a new
    :class:`~med_unlearning.io.checkpoint.ModelCheckpoint`
    whose metadata records the lineage (parent hash, forget ids, the retain ids used as
    ``data_manifest``, strategy, parameters, wall time, epochs, seed), the strategy's
@@ -71,9 +71,12 @@ from med_unlearning.unlearning.requests import (
 
 __all__ = [
     "RECORD_SCHEMA",
+    "RunCost",
     "StrategyParameterError",
     "UnlearningOutcome",
     "UnlearningPlan",
+    "UnlearningResult",
+    "UnlearningSettings",
     "alias_outcome",
     "alias_target",
     "combined_runs",
@@ -126,10 +129,7 @@ def prepare_strategy(
 
 
 def model_from_checkpoint(task: Task, checkpoint: ModelCheckpoint) -> nn.Module:
-    """Rebuild the network stored in ``checkpoint`` for ``task``.
-
-    Uses the task's own ``load_checkpoint`` when it has one, else ``task.build_model()``
-    plus a strict ``load_state_dict``.
+    """Rebuild the network stored in ``checkpoint`` with ``task.load_checkpoint``.
 
     Raises:
         ValueError: the checkpoint belongs to another task or architecture.
@@ -139,20 +139,7 @@ def model_from_checkpoint(task: Task, checkpoint: ModelCheckpoint) -> nn.Module:
         raise ValueError(
             f"checkpoint {checkpoint.content_hash[:12]} is a {meta.task!r} model, not {task.name!r}"
         )
-    loader = getattr(task, "load_checkpoint", None)
-    if callable(loader):
-        return loader(checkpoint)
-    if meta.architecture != task.architecture or dict(meta.architecture_params) != dict(
-        task.architecture_params
-    ):
-        raise ValueError(
-            f"checkpoint {checkpoint.content_hash[:12]} holds {meta.architecture} "
-            f"{meta.architecture_params} but the task builds {task.architecture} "
-            f"{task.architecture_params}"
-        )
-    model = task.build_model()
-    model.load_state_dict(checkpoint.state_dict, strict=True)
-    return model
+    return task.load_checkpoint(checkpoint)
 
 
 @dataclass(frozen=True)
@@ -168,6 +155,18 @@ class UnlearningPlan:
     resolved: ResolvedRequest
     retain_ids: list[str]
     retain_fraction: float | None
+
+    @classmethod
+    def from_ids(
+        cls, forget_ids: Sequence[str], retain_ids: Sequence[str] = ()
+    ) -> UnlearningPlan:
+        """A plan that forgets ``forget_ids`` and retains on all of ``retain_ids`` (a request
+        by ids, already resolved: for library callers that know their items; the pipeline
+        resolves requests with :func:`plan_unlearning`)."""
+        request = ForgetRequest(ids=tuple(map(str, forget_ids)))
+        retain = [str(item) for item in retain_ids]
+        resolved = ResolvedRequest(request, [str(item) for item in forget_ids], retain)
+        return cls(resolved, retain, 1.0 if retain else None)
 
     @property
     def forget_ids(self) -> list[str]:
@@ -278,60 +277,44 @@ def alias_target(
 
 
 def alias_outcome(
+    plan: UnlearningPlan,
+    settings: UnlearningSettings,
     original: ModelCheckpoint,
-    strategy: str,
-    params: BaseModel,
     *,
     task_name: str,
-    run_name: str,
-    variant: str,
     alias_of: str,
-    forget_ids: Sequence[str],
-    retain_ids: Sequence[str],
-    seed: int,
-    request: Mapping[str, Any] | None = None,
-) -> UnlearningOutcome:
-    """The record of a run that was not trained because it equals run ``alias_of``.
+) -> UnlearningResult:
+    """The result of a run that was not trained because it equals run ``alias_of``.
 
     The checkpoint holds no weights (use ``alias_of``'s) and a lineage whose
     ``extra["alias_of"]`` names that run; its cost is 0. The evaluation leaves alias runs
     out of the results and costs and labels the run they merge into (``r1 = r5``).
+    ``settings.variant`` is the sweep variant the alias stands for.
     """
-    spec = get_strategy(strategy)
-    summary = {
-        "run": run_name,
-        "variant": variant,
-        "family": spec.family,
-        "alias_of": alias_of,
-        "retain_fraction": getattr(params, "retain_fraction", None),
-    }
-    metadata = _unlearned_metadata(
-        original, spec, params, forget_ids, retain_ids, 0.0, 0, seed, summary
-    )
-    metadata.extra["alias_of"] = alias_of
-    checkpoint = ModelCheckpoint(state_dict={}, metadata=metadata)
+    spec = get_strategy(settings.strategy)
+    params = settings.params
+    typed = params if isinstance(params, BaseModel) else spec.validate_params(params)
+    run_name = settings.run_name or spec.name
     logger.info(
         "unlearning.%s.%s: same retain subset as run %s; not run again (alias, cost 0)",
         task_name, run_name, alias_of,
     )
-    record = _jsonable({
-        "schema": RECORD_SCHEMA,
-        "task": task_name,
-        "run": run_name,
-        "strategy": spec.name,
-        "variant": variant,
-        "alias_of": alias_of,
-        "request": dict(request or {}),
-        "forget_ids": list(map(str, forget_ids)),
-        "retain_ids": list(map(str, retain_ids)),
-        "parent": {"hash": original.content_hash},
-        "cost": {"wall_time_s": 0.0},
-        "params": params.model_dump(mode="json"),
-        "seed": int(seed),
-        "verification": None,
-    })
     history = pd.DataFrame({"run": [run_name], "strategy": [spec.name], "alias_of": [alias_of]})
-    return UnlearningOutcome(checkpoint=checkpoint, history=history, record=record)
+    return UnlearningResult(
+        task_name=task_name,
+        spec=spec,
+        params=typed,
+        plan=plan,
+        original=original,
+        run_name=run_name,
+        variant=str(settings.variant),
+        seed=settings.seed,
+        retain_used=list(plan.retain_ids),
+        retain_fraction=getattr(typed, "retain_fraction", None),
+        cost=RunCost(own_wall_time_s=0.0),
+        history=history,
+        alias_of=alias_of,
+    )
 
 
 def _frozen_copy(model: nn.Module) -> nn.Module:
@@ -395,72 +378,286 @@ class _LazyModels(Mapping[str, nn.Module]):
         return f"_LazyModels(runs={sorted(self._checkpoints)}, built={sorted(self._models)})"
 
 
-@dataclass
-class UnlearningOutcome:
-    """What one unlearning run produced.
+@dataclass(frozen=True)
+class UnlearningSettings:
+    """How one unlearning run is done and named: everything but the plan, the models and
+    the data.
 
     Attributes:
-        checkpoint: the unlearned model with its lineage metadata.
-        history: the strategy's per-epoch record (with ``run`` and ``strategy`` columns).
-        record: the erasure-request record (JSON-ready).
+        strategy: the registered strategy name.
+        params: its parameters (raw mapping or its typed model; ``None`` = defaults).
+        seed: the run's seed.
+        loop: device, precision and progress of the strategy's loops.
+        run_name: the run's name (default: the strategy's), e.g. ``nl_ft_r10``.
+        variant: the sweep variant, if any (``r10``, ``long``…).
+        deterministic: ask torch for deterministic kernels.
+        catalog_names: dataset names for the record (``parent``, ``checkpoint``,
+            ``reference``).
     """
 
-    checkpoint: ModelCheckpoint
+    strategy: str
+    params: Mapping[str, Any] | BaseModel | None = None
+    seed: int = 0
+    loop: LoopSettings = field(default_factory=lambda: LoopSettings(epochs=1))
+    run_name: str | None = None
+    variant: str | None = None
+    deterministic: bool = True
+    catalog_names: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """What a run cost (see the module docstring's cost rule).
+
+    Attributes:
+        own_wall_time_s: the strategy's own optimisation wall time.
+        component_wall_time_s: the finished runs a combining strategy used, by run name.
+        setup_time_s: rebuilding the models before the strategy ran (not part of the cost).
+        reference_wall_time_s: the oracle's (retraining's) wall time, when known.
+    """
+
+    own_wall_time_s: float
+    component_wall_time_s: dict[str, float] = field(default_factory=dict)
+    setup_time_s: float = 0.0
+    reference_wall_time_s: float | None = None
+
+    @property
+    def wall_time_s(self) -> float:
+        """The run's cost: its own time plus its components'."""
+        return self.own_wall_time_s + sum(self.component_wall_time_s.values())
+
+    @property
+    def fraction_of_retraining(self) -> float | None:
+        """The cost as a fraction of retraining (``None`` without a reference time)."""
+        reference = self.reference_wall_time_s
+        return self.wall_time_s / reference if reference else None
+
+
+@dataclass
+class UnlearningResult:
+    """What one unlearning run produced; its checkpoint and record are built from it.
+
+    Attributes:
+        task_name: the task.
+        spec: the strategy.
+        params: its typed parameters.
+        plan: what was forgotten and which retain items were planned.
+        original: the parent checkpoint (never modified).
+        run_name: the run's name.
+        variant: the sweep variant, if any.
+        seed: the run's seed.
+        retain_used: the retain items the strategy was given (the new ``data_manifest``).
+        retain_fraction: the retain fraction the strategy used (``None`` without retain).
+        cost: what the run cost.
+        history: the strategy's per-epoch record (with ``run`` and ``strategy`` columns).
+        state_dict: the unlearned weights (CPU; empty for an alias).
+        epochs: epochs the strategy ran.
+        final: the history's last row.
+        strategy_extras: what the strategy reported besides the model.
+        combined_runs: hashes of the finished runs a combining strategy was given.
+        reference_hash: the oracle checkpoint's hash, when it was given whole.
+        device: where the strategy ran.
+        catalog_names: dataset names for the record.
+        alias_of: the run this one repeats (an alias is not run; cost 0).
+        checkpoint: the unlearned checkpoint (:meth:`lineage` as metadata), built once.
+        record: the erasure-request record (:meth:`erasure_record`), built once.
+    """
+
+    task_name: str
+    spec: StrategySpec
+    params: BaseModel
+    plan: UnlearningPlan
+    original: ModelCheckpoint
+    run_name: str
+    variant: str | None
+    seed: int
+    retain_used: list[str]
+    retain_fraction: float | None
+    cost: RunCost
     history: pd.DataFrame
-    record: dict[str, Any] = field(default_factory=dict)
+    state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
+    epochs: int = 0
+    final: dict[str, Any] = field(default_factory=dict)
+    strategy_extras: dict[str, Any] = field(default_factory=dict)
+    combined_runs: dict[str, str] = field(default_factory=dict)
+    reference_hash: str | None = None
+    device: str = "cpu"
+    catalog_names: Mapping[str, str] = field(default_factory=dict)
+    alias_of: str | None = None
+    checkpoint: ModelCheckpoint = field(init=False)
+    record: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.checkpoint = ModelCheckpoint(state_dict=self.state_dict, metadata=self.lineage())
+        self.record = self.erasure_record()
+
+    def summary(self) -> dict[str, Any]:
+        """The checkpoint's ``extra["unlearning"]`` block."""
+        if self.alias_of is not None:
+            return {
+                "run": self.run_name,
+                "variant": self.variant,
+                "family": self.spec.family,
+                "alias_of": self.alias_of,
+                "retain_fraction": self.retain_fraction,
+            }
+        return {
+            "run": self.run_name,
+            "variant": self.variant,
+            "family": self.spec.family,
+            "retain_fraction": self.retain_fraction,
+            "setup_time_s": self.cost.setup_time_s,
+            "own_wall_time_s": self.cost.own_wall_time_s,
+            "component_wall_time_s": self.cost.component_wall_time_s,
+            "reference_wall_time_s": self.cost.reference_wall_time_s,
+            "fraction_of_retraining": self.cost.fraction_of_retraining,
+            "final": self.final,
+            "strategy_extras": self.strategy_extras,
+            "combined_runs": self.combined_runs,
+        }
+
+    def lineage(self) -> CheckpointMetadata:
+        """The new checkpoint's metadata: the original's architecture and ``extra`` (so task
+        code rebuilds it like the original), the unlearning summary under
+        ``extra["unlearning"]`` (and ``extra["alias_of"]`` for an alias)."""
+        original = self.original.metadata
+        extra = dict(original.extra)
+        for key in ("run", "model"):  # the task pipelines' run-name keys
+            if key in extra:
+                extra[key] = self.run_name
+        extra["unlearning"] = self.summary()
+        metadata = CheckpointMetadata(
+            task=original.task,
+            architecture=original.architecture,
+            architecture_params=dict(original.architecture_params),
+            data_manifest=[str(item) for item in self.retain_used],
+            parent_hash=self.original.content_hash,
+            strategy=self.spec.name,
+            strategy_params=_jsonable(self.params.model_dump(mode="json")),
+            forget_ids=[str(item) for item in self.plan.forget_ids],
+            wall_time_s=float(self.cost.wall_time_s),
+            epochs=self.epochs,
+            seed=int(self.seed),
+            extra=_jsonable(extra),
+        )
+        if self.alias_of is not None:
+            metadata.extra["alias_of"] = self.alias_of
+        return metadata
+
+    def erasure_record(self) -> dict[str, Any]:
+        """The JSON-ready erasure-request record (schema :data:`RECORD_SCHEMA`)."""
+        if self.alias_of is not None:
+            return self._alias_record()
+        meta = self.checkpoint.metadata
+        original = self.original.metadata
+        names = self.catalog_names
+        cost = self.cost
+        return _jsonable(
+            {
+                "schema": RECORD_SCHEMA,
+                "task": self.task_name,
+                "run": self.run_name,
+                "strategy": self.spec.name,
+                "variant": self.variant,
+                "family": self.spec.family,
+                "strategy_description": self.spec.description,
+                "request": self.plan.request_record(),
+                "forget_ids": meta.forget_ids,
+                "retain_ids": meta.data_manifest,
+                "retain_fraction": self.retain_fraction,
+                "parent": {
+                    "catalog": names.get("parent"),
+                    "hash": meta.parent_hash,
+                    "trained_on": len(original.data_manifest),
+                    "wall_time_s": original.wall_time_s,
+                },
+                "unlearned": {
+                    "catalog": names.get("checkpoint"),
+                    "hash": self.checkpoint.content_hash,
+                    "epochs": meta.epochs,
+                    "wall_time_s": meta.wall_time_s,
+                    "final": self.final,
+                },
+                "reference": {
+                    "catalog": names.get("reference"),
+                    "hash": self.reference_hash,
+                    "wall_time_s": cost.reference_wall_time_s,
+                },
+                "cost": {
+                    "wall_time_s": meta.wall_time_s,
+                    "own_wall_time_s": cost.own_wall_time_s,
+                    "component_wall_time_s": cost.component_wall_time_s,
+                    "setup_time_s": cost.setup_time_s,
+                    "retraining_wall_time_s": cost.reference_wall_time_s,
+                    "fraction_of_retraining": cost.fraction_of_retraining,
+                },
+                "params": meta.strategy_params,
+                "seed": meta.seed,
+                "device": self.device,
+                "created_at": meta.created_at,
+                "library_versions": meta.library_versions,
+                "verification": None,
+            }
+        )
+
+    def _alias_record(self) -> dict[str, Any]:
+        return _jsonable({
+            "schema": RECORD_SCHEMA,
+            "task": self.task_name,
+            "run": self.run_name,
+            "strategy": self.spec.name,
+            "variant": self.variant,
+            "alias_of": self.alias_of,
+            "request": self.plan.request_record(),
+            "forget_ids": list(map(str, self.plan.forget_ids)),
+            "retain_ids": list(map(str, self.retain_used)),
+            "parent": {"hash": self.original.content_hash},
+            "cost": {"wall_time_s": 0.0},
+            "params": self.params.model_dump(mode="json"),
+            "seed": int(self.seed),
+            "verification": None,
+        })
 
     def __repr__(self) -> str:
         return (
-            f"UnlearningOutcome({self.record.get('run')!r}: {self.checkpoint!r}, "
-            f"{len(self.history)} history rows, "
-            f"{self.record.get('cost', {}).get('wall_time_s', 0):.2f}s)"
+            f"UnlearningResult({self.run_name!r}: {self.checkpoint!r}, "
+            f"{len(self.history)} history rows, {self.cost.wall_time_s:.2f}s)"
         )
 
 
+#: The former name of :class:`UnlearningResult`.
+UnlearningOutcome = UnlearningResult
+
+
 def run_unlearning(
-    strategy: str,
-    params: Mapping[str, Any] | BaseModel | None,
+    plan: UnlearningPlan,
+    settings: UnlearningSettings,
     task: Task,
     original: ModelCheckpoint,
     forget_loader: Iterable[Any],
-    retain_loader: Iterable[Any] | None,
+    retain_loader: Iterable[Any] | None = None,
     *,
-    forget_ids: Sequence[str],
-    retain_ids: Sequence[str],
-    loop: LoopSettings,
-    seed: int,
-    run_name: str | None = None,
-    variant: str | None = None,
-    request: Mapping[str, Any] | None = None,
     others: Mapping[str, ModelCheckpoint] | None = None,
     reference: ModelCheckpoint | CheckpointMetadata | None = None,
-    deterministic: bool = True,
-    catalog_names: Mapping[str, str] | None = None,
-) -> UnlearningOutcome:
-    """Run ``strategy`` on a copy of ``original`` and record what was done.
+) -> UnlearningResult:
+    """Run ``settings.strategy`` on a copy of ``original`` to carry out ``plan``.
 
     Args:
-        strategy: the registered strategy name.
-        params: its parameters (raw mapping or its typed model; ``None`` = defaults).
+        plan: what to forget (``forget_ids``, in ``original``'s training manifest), the
+            retain items behind ``retain_loader`` and the request
+            (:func:`plan_unlearning`, or :meth:`UnlearningPlan.from_ids`).
+        settings: the strategy, its parameters, the seed, the loop and the names.
         task: the task object (its ``name`` must match the checkpoint's task).
         original: the trained model to unlearn from; never modified.
         forget_loader: batches of the forget items.
         retain_loader: batches of the retain subset (``None`` for strategies that declare
             ``needs_retain=False``).
-        forget_ids: the forget items (must be in ``original``'s training manifest).
-        retain_ids: the retain items behind ``retain_loader`` (the new ``data_manifest``).
-        loop: device, precision, progress and description of the run's loops.
-        seed: the run's seed.
-        run_name: the run's name (default: the strategy's), e.g. ``nl_ft_r10``.
-        variant: the sweep variant, if any (``r10``, ``long``…).
-        request: the resolved request record (:meth:`ResolvedRequest.to_record`).
         others: finished runs' checkpoints a composition strategy combines, by run name.
         reference: the oracle (retrained) checkpoint or its metadata, for the cost ratio.
-        deterministic: ask torch for deterministic kernels.
-        catalog_names: dataset names for the record (``parent``, ``checkpoint``, ``reference``).
 
     Returns:
-        The new checkpoint, the history and the erasure-request record.
+        The typed result: new checkpoint, history, erasure-request record and what they
+        are built from.
 
     Raises:
         ValueError: unknown strategy, a strategy not applicable to the task, missing
@@ -468,14 +665,14 @@ def run_unlearning(
         StrategyParameterError: invalid parameters.
         ParentMismatchError: forget ids the original was never trained on.
     """
-    spec, typed = prepare_strategy(strategy, params, task.name)
-    run_name = run_name or spec.name
+    spec, typed = prepare_strategy(settings.strategy, settings.params, task.name)
+    run_name = settings.run_name or spec.name
     description = f"unlearning.{task.name}.{run_name}"
-    _check_run_inputs(description, spec, original, forget_ids, retain_loader)
+    _check_run_inputs(description, spec, original, plan.forget_ids, retain_loader)
 
     setup_start = time.perf_counter()
-    generator = seed_everything(seed, deterministic=deterministic)
-    device = resolve_device(loop.device)
+    generator = seed_everything(settings.seed, deterministic=settings.deterministic)
+    device = resolve_device(settings.loop.device)
     parent_hash = original.content_hash
     working = model_from_checkpoint(task, original).to(device).train()
     frozen = _frozen_copy(working)
@@ -485,8 +682,8 @@ def run_unlearning(
         task=task,
         forget_loader=forget_loader,
         retain_loader=retain_loader,
-        loop=dataclasses.replace(loop, device=device, description=description),
-        seed=seed,
+        loop=dataclasses.replace(settings.loop, device=device, description=description),
+        seed=settings.seed,
         generator=generator,
         others=_LazyModels(task, others or {}, device),  # type: ignore[arg-type]
     )
@@ -495,80 +692,68 @@ def run_unlearning(
         "%s: %s on %d forget / %d retain items from parent %s (%s)",
         description,
         spec.name,
-        len(forget_ids),
-        len(retain_ids),
+        len(plan.forget_ids),
+        len(plan.retain_ids),
         parent_hash[:12],
         spec.description,
     )
     start = time.perf_counter()
-    result = spec.fn(run, typed)
+    outcome = spec.fn(run, typed)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     own_time = time.perf_counter() - start
-    components = _component_costs(params=typed, others=others or {})
-    wall_time = own_time + sum(components.values())
     if state_dict_hash(frozen.state_dict()) != parent_hash:
         raise RuntimeError(
             f"{description}: strategy {spec.name!r} modified the frozen copy of the original; "
             "strategies must only read UnlearningRun.frozen"
         )
-
-    history = result.history.copy()
     reference_meta = reference.metadata if isinstance(reference, ModelCheckpoint) else reference
-    reference_time = reference_meta.wall_time_s if reference_meta is not None else None
-    summary = {
-        "run": run_name,
-        "variant": variant,
-        "family": spec.family,
-        "retain_fraction": getattr(typed, "retain_fraction", None) if retain_loader else None,
-        "setup_time_s": setup_time,
-        "own_wall_time_s": own_time,
-        "component_wall_time_s": components,
-        "reference_wall_time_s": reference_time,
-        "fraction_of_retraining": wall_time / reference_time if reference_time else None,
-        "final": _last_row(history),
-        "strategy_extras": _jsonable(result.extras),
-        "combined_runs": {name: ckpt.content_hash for name, ckpt in (others or {}).items()},
-    }
+    history = outcome.history.copy()
+    final = _last_row(history)
     epochs = int(len(history)) if not history.empty else int(getattr(typed, "epochs", 0) or 0)
-    checkpoint = ModelCheckpoint(
-        state_dict={k: v.detach().to("cpu").clone() for k, v in result.model.state_dict().items()},
-        metadata=_unlearned_metadata(
-            original,
-            spec,
-            typed,
-            forget_ids,
-            retain_ids if retain_loader is not None else [],
-            wall_time,
-            epochs,
-            seed,
-            summary,
-        ),
-    )
     history.insert(0, "strategy", spec.name)
     history.insert(0, "run", run_name)
-    record = _erasure_record(
-        task.name,
-        spec,
-        checkpoint,
-        original,
-        reference,
-        summary,
-        request,
-        device,
-        dict(catalog_names or {}),
+    result = UnlearningResult(
+        task_name=task.name,
+        spec=spec,
+        params=typed,
+        plan=plan,
+        original=original,
+        run_name=run_name,
+        variant=settings.variant,
+        seed=settings.seed,
+        retain_used=list(plan.retain_ids) if retain_loader is not None else [],
+        retain_fraction=getattr(typed, "retain_fraction", None) if retain_loader else None,
+        cost=RunCost(
+            own_wall_time_s=own_time,
+            component_wall_time_s=_component_costs(params=typed, others=others or {}),
+            setup_time_s=setup_time,
+            reference_wall_time_s=(
+                reference_meta.wall_time_s if reference_meta is not None else None
+            ),
+        ),
+        history=history,
+        state_dict={
+            k: v.detach().to("cpu").clone() for k, v in outcome.model.state_dict().items()
+        },
+        epochs=epochs,
+        final=final,
+        strategy_extras=_jsonable(outcome.extras),
+        combined_runs={name: ckpt.content_hash for name, ckpt in (others or {}).items()},
+        reference_hash=reference.content_hash if isinstance(reference, ModelCheckpoint) else None,
+        device=str(device),
+        catalog_names=dict(settings.catalog_names),
     )
+    fraction = result.cost.fraction_of_retraining
     logger.info(
         "%s done in %.2fs%s: %s -> %s",
         description,
-        wall_time,
-        f" ({100 * summary['fraction_of_retraining']:.1f}% of retraining)"
-        if summary["fraction_of_retraining"] is not None
-        else "",
+        result.cost.wall_time_s,
+        f" ({100 * fraction:.1f}% of retraining)" if fraction is not None else "",
         parent_hash[:12],
-        record["unlearned"]["hash"][:12],
+        result.checkpoint.content_hash[:12],
     )
-    return UnlearningOutcome(checkpoint=checkpoint, history=history, record=record)
+    return result
 
 
 def _component_costs(
@@ -610,99 +795,3 @@ def _check_run_inputs(
         raise ValueError(
             f"{description}: strategy {spec.name!r} needs retain data; pass a retain loader"
         )
-
-
-def _unlearned_metadata(
-    original: ModelCheckpoint,
-    spec: StrategySpec,
-    typed: BaseModel,
-    forget_ids: Sequence[str],
-    retain_ids: Sequence[str],
-    wall_time: float,
-    epochs: int,
-    seed: int,
-    summary: Mapping[str, Any],
-) -> CheckpointMetadata:
-    """The new checkpoint's lineage: the original's architecture and ``extra`` (so task code
-    rebuilds it like the original), with the unlearning summary under ``extra["unlearning"]``."""
-    extra = dict(original.metadata.extra)
-    for key in ("run", "model"):  # the task pipelines' run-name keys
-        if key in extra:
-            extra[key] = summary["run"]
-    extra["unlearning"] = dict(summary)
-    return CheckpointMetadata(
-        task=original.metadata.task,
-        architecture=original.metadata.architecture,
-        architecture_params=dict(original.metadata.architecture_params),
-        data_manifest=[str(item) for item in retain_ids],
-        parent_hash=original.content_hash,
-        strategy=spec.name,
-        strategy_params=_jsonable(typed.model_dump(mode="json")),
-        forget_ids=[str(item) for item in forget_ids],
-        wall_time_s=float(wall_time),
-        epochs=epochs,
-        seed=int(seed),
-        extra=_jsonable(extra),
-    )
-
-
-def _erasure_record(
-    task_name: str,
-    spec: StrategySpec,
-    checkpoint: ModelCheckpoint,
-    original: ModelCheckpoint,
-    reference: ModelCheckpoint | CheckpointMetadata | None,
-    summary: Mapping[str, Any],
-    request: Mapping[str, Any] | None,
-    device: torch.device,
-    names: Mapping[str, str],
-) -> dict[str, Any]:
-    """The JSON-ready erasure-request record of one run (see the module docstring)."""
-    meta = checkpoint.metadata
-    return _jsonable(
-        {
-            "schema": RECORD_SCHEMA,
-            "task": task_name,
-            "run": summary["run"],
-            "strategy": spec.name,
-            "variant": summary["variant"],
-            "family": spec.family,
-            "strategy_description": spec.description,
-            "request": dict(request or {}),
-            "forget_ids": meta.forget_ids,
-            "retain_ids": meta.data_manifest,
-            "retain_fraction": summary["retain_fraction"],
-            "parent": {
-                "catalog": names.get("parent"),
-                "hash": meta.parent_hash,
-                "trained_on": len(original.metadata.data_manifest),
-                "wall_time_s": original.metadata.wall_time_s,
-            },
-            "unlearned": {
-                "catalog": names.get("checkpoint"),
-                "hash": checkpoint.content_hash,
-                "epochs": meta.epochs,
-                "wall_time_s": meta.wall_time_s,
-                "final": summary["final"],
-            },
-            "reference": {
-                "catalog": names.get("reference"),
-                "hash": reference.content_hash if isinstance(reference, ModelCheckpoint) else None,
-                "wall_time_s": summary["reference_wall_time_s"],
-            },
-            "cost": {
-                "wall_time_s": meta.wall_time_s,
-                "own_wall_time_s": summary["own_wall_time_s"],
-                "component_wall_time_s": summary["component_wall_time_s"],
-                "setup_time_s": summary["setup_time_s"],
-                "retraining_wall_time_s": summary["reference_wall_time_s"],
-                "fraction_of_retraining": summary["fraction_of_retraining"],
-            },
-            "params": meta.strategy_params,
-            "seed": meta.seed,
-            "device": str(device),
-            "created_at": meta.created_at,
-            "library_versions": meta.library_versions,
-            "verification": None,
-        }
-    )

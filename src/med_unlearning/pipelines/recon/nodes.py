@@ -91,32 +91,6 @@ def split_recon_volumes(
     return splits
 
 
-def _training_settings(
-    params: ReconParams, runtime: RuntimeParams, description: str, seed: int | None = None
-) -> ReconTrainingSettings:
-    training = params.training
-    return ReconTrainingSettings(
-        epochs=training.epochs,
-        batch_size=training.batch_size,
-        lr=training.lr,
-        weight_decay=training.weight_decay,
-        grad_clip_norm=training.grad_clip_norm,
-        plateau_metric=training.scheduler.metric,
-        plateau_factor=training.scheduler.factor,
-        plateau_patience=training.scheduler.patience,
-        max_steps_per_epoch=training.max_steps_per_epoch,
-        cache_volumes=training.cache_volumes,
-        seed=runtime.seed if seed is None else seed,
-        device=runtime.device,
-        precision=runtime.precision,
-        num_workers=runtime.num_workers,
-        pin_memory=runtime.pin_memory,
-        progress=runtime.progress,
-        deterministic=runtime.deterministic,
-        description=description,
-    )
-
-
 def _resume_settings(
     run_name: str,
     params: ReconParams,
@@ -176,7 +150,9 @@ def train_recon_run(
         )
     task = ReconTask.from_params(params)
     seed = runtime.seed + run.seed_offset
-    settings = _training_settings(params, runtime, description=f"recon.{run_name}", seed=seed)
+    settings = ReconTrainingSettings.from_params(
+        params, runtime, description=f"recon.{run_name}", seed=seed
+    )
     resume = _resume_settings(run_name, params, runtime, train_ids, val_ids)
     settings = replace(settings, resume=resume)
     model, result = fit_recon_model(

@@ -42,7 +42,12 @@ from med_unlearning.models.medicalnet import weights_fingerprint
 from med_unlearning.params.base import typed_params
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationForgetParams, SegmentationParams
-from med_unlearning.tasks.segmentation import SegmentationTask, prediction_image, train_segmentation
+from med_unlearning.tasks.segmentation import (
+    SegmentationTask,
+    SegmentationTrainingSettings,
+    prediction_image,
+    train_segmentation,
+)
 from med_unlearning.training import ResumeSettings, resume_key, seed_everything
 
 __all__ = [
@@ -296,30 +301,15 @@ def train_segmentation_model(
         for role in (RETAIN_TRAIN, FORGET_TRAIN, RETAIN_VAL, FORGET_VAL, RETAIN_TEST, FORGET_TEST)
         if ids_with_roles(splits, [role], ID_COLUMN)
     }
-    optimizer = training.optimizer
-    result = train_segmentation(
-        task,
-        model,
-        [subjects[subject_id] for subject_id in train_ids],
-        epochs=training.epochs,
-        batch_size=training.batch_size,
-        patch_size=training.patch_size,
-        samples_per_subject=training.samples_per_subject,
-        pos_fraction=training.pos_fraction,
-        learning_rate=optimizer.learning_rate,
-        head_lr_multiplier=optimizer.head_lr_multiplier,
-        momentum=optimizer.momentum,
-        weight_decay=optimizer.weight_decay,
-        lr_decay_gamma=optimizer.lr_decay_gamma,
-        grad_clip_norm=training.grad_clip_norm,
-        seed=seed,
-        num_workers=runtime.num_workers,
-        pin_memory=runtime.pin_memory,
-        progress=runtime.progress,
+    settings = SegmentationTrainingSettings.from_params(
+        params,
+        runtime,
         description=f"segmentation.{model_name}",
-        validation_subjects=validation,
-        validation_interval=training.validation_interval,
+        seed=seed,
         resume=_resume_settings(model_name, train_ids, params, runtime, fingerprint),
+    )
+    result = train_segmentation(
+        task, model, [subjects[subject_id] for subject_id in train_ids], settings, validation
     )
     logger.info("segmentation.%s trained in %.1f s", model_name, result.wall_time_s)
     metadata = CheckpointMetadata(

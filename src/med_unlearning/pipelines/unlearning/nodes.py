@@ -5,10 +5,9 @@ inputs — the raw data, the task's metadata and splits tables, the original and
 checkpoints, the parameters — so ``kedro run --pipelines unlearning --namespaces
 unlearning.recon.nl_ft`` runs a single strategy on its own. The node plans the run
 (resolve the forget request against the original's manifest, draw the retain subset:
-:func:`~med_unlearning.unlearning.engine.plan_unlearning`), builds the task's forget and
-retain loaders (reconstruction: slices of the chosen volumes, masks with random offsets as
-in training; segmentation: random patches of the chosen subjects) and hands everything to
-:func:`~med_unlearning.unlearning.engine.run_unlearning`.
+:func:`~med_unlearning.unlearning.engine.plan_unlearning`), builds the task and its forget
+and retain loaders with the library (:mod:`med_unlearning.tasks.builders`, the same for
+every task) and hands everything to :func:`~med_unlearning.unlearning.engine.run_unlearning`.
 
 Outputs per run: the unlearned checkpoint (versioned), the history table, and the
 erasure-request record (JSON).
@@ -21,11 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
-from torch.utils.data import DataLoader
 
-from med_unlearning.data.masks import KspaceUndersampler
-from med_unlearning.data.recon_dataset import FastMRISliceDataset, ReconSliceTransform, VolumeSource
-from med_unlearning.data.seg_dataset import SubjectVolume
 from med_unlearning.data.splits import FORGET_TRAIN, RETAIN_TRAIN, ids_with_roles
 from med_unlearning.io.checkpoint import ModelCheckpoint
 from med_unlearning.io.lineage import check_pair_with_split
@@ -34,13 +29,13 @@ from med_unlearning.params.recon import ReconParams
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationParams
 from med_unlearning.params.unlearning import TaskUnlearningParams, UnlearningParams
-from med_unlearning.tasks.base import Task
-from med_unlearning.tasks.recon import ReconLoss, ReconTask
-from med_unlearning.tasks.segmentation import SegmentationTask
-from med_unlearning.training import LoopSettings, make_loader, seed_everything
+from med_unlearning.tasks.builders import task_for_checkpoint, unlearning_loaders
+from med_unlearning.training import LoopSettings, seed_everything
 from med_unlearning.tuning.selection import apply_selection, settings_source
 from med_unlearning.unlearning.engine import (
     UnlearningPlan,
+    UnlearningResult,
+    UnlearningSettings,
     alias_outcome,
     alias_target,
     plan_unlearning,
@@ -52,10 +47,6 @@ from med_unlearning.unlearning.registry import get_strategy
 __all__ = [
     "ID_COLUMNS",
     "make_unlearning_node",
-    "recon_loaders",
-    "recon_task_for",
-    "segmentation_loaders",
-    "segmentation_task_for",
     "task_block",
     "unlearn",
 ]
@@ -64,152 +55,6 @@ logger = logging.getLogger(__name__)
 
 #: The id column of each task's metadata and splits tables.
 ID_COLUMNS = {"recon": "volume_id", "segmentation": "subject_id"}
-
-Loaders = tuple[Any, Any]
-
-
-
-def recon_task_for(original: ModelCheckpoint, params: ReconParams) -> ReconTask:
-    """The reconstruction task the original was trained with (its metadata, else ``recon``)."""
-    meta = original.metadata
-    loss = meta.extra.get("loss")
-    return ReconTask(
-        architecture=meta.architecture,
-        architecture_params=meta.architecture_params,
-        loss=ReconLoss(**loss) if loss else ReconLoss(**params.loss.model_dump()),
-        encoder_cascades=meta.extra.get("encoder_cascades", params.model.encoder_cascades),
-    )
-
-
-def segmentation_task_for(
-    original: ModelCheckpoint, params: SegmentationParams, runtime: RuntimeParams
-) -> SegmentationTask:
-    """The segmentation task of ``segmentation`` parameters, with the network the original
-    was trained with.
-
-    The checkpoint decides the architecture (the model to unlearn is *that* model); the
-    parameters give data handling, loss and inference. Label mapping and modalities must
-    agree, since they define what the network's channels mean.
-
-    Raises:
-        ValueError: the checkpoint records another label mapping or modality list.
-    """
-    task = SegmentationTask.from_params(params, runtime)
-    meta = original.metadata
-    recorded = {
-        "label_mapping": meta.extra.get("label_mapping", task.label_mapping.name),
-        "modalities": list(meta.extra.get("modalities", task.modalities)),
-    }
-    expected = {"label_mapping": task.label_mapping.name, "modalities": list(task.modalities)}
-    if recorded != expected:
-        raise ValueError(
-            f"segmentation.original.checkpoint was trained with {recorded} but the segmentation "
-            f"parameters give {expected}; use the parameters the checkpoint was trained with"
-        )
-    if (meta.architecture, dict(meta.architecture_params)) != (
-        task.architecture,
-        task.architecture_params,
-    ):
-        logger.warning(
-            "segmentation parameters describe %s %s but the original checkpoint holds %s %s; "
-            "unlearning the checkpoint's network",
-            task.architecture,
-            task.architecture_params,
-            meta.architecture,
-            meta.architecture_params,
-        )
-        task.architecture = meta.architecture
-        task.architecture_params = dict(meta.architecture_params)
-    return task
-
-
-def recon_loaders(
-    volumes: Mapping[str, VolumeSource],
-    plan: UnlearningPlan,
-    original: ModelCheckpoint,
-    recon: ReconParams,
-    task_params: TaskUnlearningParams,
-    runtime: RuntimeParams,
-    seed: int,
-) -> Loaders:
-    """Shuffled slice loaders of the forget volumes and the retain subset (``None`` if unused).
-
-    Masks get random offsets as in training; the mask settings are the original's
-    (``extra["mask"]``), else ``recon.mask``.
-    """
-    data = task_params.data  # type: ignore[attr-defined]
-    batch_size = data.batch_size or recon.training.batch_size
-    cache = recon.training.cache_volumes if data.cache_volumes is None else data.cache_volumes
-    mask = original.metadata.extra.get("mask") or recon.mask.model_dump()
-    transform = ReconSliceTransform(KspaceUndersampler(**mask), mask_seed="random")
-
-    def loader(ids: list[str], stream: int) -> DataLoader:
-        dataset = FastMRISliceDataset(
-            volumes, transform, ids, uniform_shape=batch_size > 1, cache=cache
-        )
-        return make_loader(
-            dataset,
-            batch_size,
-            shuffle=True,
-            seed=seed + stream,
-            num_workers=runtime.num_workers,
-            pin_memory=runtime.pin_memory,
-            device=runtime.device,
-        )
-
-    retain = loader(plan.retain_ids, 1) if plan.retain_ids else None
-    return loader(plan.forget_ids, 0), retain
-
-
-def segmentation_loaders(
-    task: SegmentationTask,
-    subjects: Mapping[str, SubjectVolume],
-    plan: UnlearningPlan,
-    segmentation: SegmentationParams,
-    task_params: TaskUnlearningParams,
-    runtime: RuntimeParams,
-    seed: int,
-) -> Loaders:
-    """Random-patch loaders of the forget subjects and the retain subset (``None`` if unused).
-
-    Args:
-        subjects: the preprocessed subjects (``segmentation.subjects``, built once by the
-            segmentation pipeline, exactly as the original was trained on them).
-
-    Raises:
-        ValueError: a planned subject is not among ``subjects``.
-    """
-    data = task_params.data  # type: ignore[attr-defined]
-    training = segmentation.training
-    batch_size = data.batch_size or training.batch_size
-    absent = [item for item in [*plan.forget_ids, *plan.retain_ids] if item not in subjects]
-    if absent:
-        raise ValueError(
-            f"subjects {absent} of the unlearning plan are not in segmentation.subjects "
-            f"(holds {sorted(subjects)}); run the segmentation pipeline with these splits"
-        )
-
-    def loader(ids: list[str], stream: int) -> DataLoader:
-        dataset = task.patch_dataset(
-            [subjects[item] for item in ids],
-            data.patch_size or training.patch_size,
-            data.samples_per_subject or training.samples_per_subject,
-            training.pos_fraction if data.pos_fraction is None else data.pos_fraction,
-        )
-        return make_loader(
-            dataset,
-            batch_size,
-            shuffle=True,
-            seed=seed + stream,
-            num_workers=runtime.num_workers,
-            pin_memory=runtime.pin_memory,
-            device=runtime.device,
-            # BatchNorm cannot train on a last batch of a single patch
-            drop_last=len(dataset) > batch_size and len(dataset) % batch_size == 1,
-        )
-
-    retain = loader(plan.retain_ids, 1) if plan.retain_ids else None
-    return loader(plan.forget_ids, 0), retain
 
 
 def unlearn(
@@ -283,53 +128,10 @@ def unlearn(
 
     plan = plan_for(task_params.retain_fraction(typed))
     logger.info("%s: %r", spec.namespace, plan)
-    if spec.sweep is not None and spec.sweep.name == RETAIN_SWEEP.name and strategy.needs_retain:
-        target = alias_target(
-            str(spec.variant),
-            task_params.retain_fractions,
-            lambda fraction: plan_for(fraction).retain_ids,
-        )
-        alias_name = f"{spec.strategy}_{target}" if target is not None else None
-        if alias_name is None and task_params.equals_main_run(spec):
-            alias_name = spec.strategy  # e.g. nl_ft_r10 is nl_ft itself
-        if alias_name is not None:
-            outcome = alias_outcome(
-                original,
-                spec.strategy,
-                typed,
-                task_name=spec.task,
-                run_name=spec.run,
-                variant=str(spec.variant),
-                alias_of=alias_name,
-                forget_ids=plan.forget_ids,
-                retain_ids=plan.retain_ids,
-                seed=seed,
-                request=plan.request_record(),
-            )
-            return _with_source(outcome, source)
-    seed_everything(seed, deterministic=runtime.deterministic)
-    task: Task
-    if spec.task == "recon":
-        recon = typed_params(ReconParams, task_section)
-        task = recon_task_for(original, recon)
-        forget_loader, retain_loader = recon_loaders(
-            raw_data, plan, original, recon, task_params, runtime, seed
-        )
-    else:
-        segmentation = typed_params(SegmentationParams, task_section)
-        task = segmentation_task_for(original, segmentation, runtime)
-        forget_loader, retain_loader = segmentation_loaders(
-            task, raw_data, plan, segmentation, task_params, runtime, seed
-        )
-    outcome = run_unlearning(
-        spec.strategy,
-        typed,
-        task,
-        original,
-        forget_loader,
-        retain_loader,
-        forget_ids=plan.forget_ids,
-        retain_ids=plan.retain_ids,
+    settings = UnlearningSettings(
+        strategy=spec.strategy,
+        params=typed,
+        seed=seed,
         loop=LoopSettings(
             epochs=1,
             device=runtime.device,
@@ -337,12 +139,8 @@ def unlearn(
             progress=runtime.progress,
             description=spec.namespace,
         ),
-        seed=seed,
         run_name=spec.run,
         variant=spec.variant,
-        request=plan.request_record(),
-        others=others,
-        reference=oracle,
         deterministic=runtime.deterministic,
         catalog_names={
             "parent": parent,
@@ -350,11 +148,46 @@ def unlearn(
             "reference": f"{spec.task}.oracle.checkpoint",
         },
     )
+    alias_name = _alias_name(spec, task_params, strategy.needs_retain, plan_for)
+    if alias_name is not None:
+        outcome = alias_outcome(plan, settings, original, task_name=spec.task, alias_of=alias_name)
+        return _with_source(outcome, source)
+    seed_everything(seed, deterministic=runtime.deterministic)
+    task = task_for_checkpoint(spec.task, original, task_section, runtime)
+    forget_loader, retain_loader = unlearning_loaders(
+        task, raw_data, plan, original, task_section, task_params.data, runtime, seed
+    )
+    outcome = run_unlearning(
+        plan, settings, task, original, forget_loader, retain_loader,
+        others=others, reference=oracle,
+    )
     return _with_source(outcome, source)
 
 
+def _alias_name(
+    spec: UnlearningRunSpec,
+    task_params: TaskUnlearningParams,
+    needs_retain: bool,
+    plan_for: Callable[[float], UnlearningPlan],
+) -> str | None:
+    """The run a retain-sweep variant repeats, if any: a smaller fraction's run with the same
+    retain subset, else the strategy's main run when the variant's settings equal it."""
+    if spec.sweep is None or spec.sweep.name != RETAIN_SWEEP.name or not needs_retain:
+        return None
+    target = alias_target(
+        str(spec.variant),
+        task_params.retain_fractions,
+        lambda fraction: plan_for(fraction).retain_ids,
+    )
+    if target is not None:
+        return f"{spec.strategy}_{target}"
+    if task_params.equals_main_run(spec):
+        return spec.strategy  # e.g. nl_ft_r10 is nl_ft itself
+    return None
+
+
 def _with_source(
-    outcome: Any, source: str
+    outcome: UnlearningResult, source: str
 ) -> tuple[ModelCheckpoint, pd.DataFrame, dict[str, Any]]:
     """The run's outputs, each saying which data selected its settings."""
     outcome.checkpoint.metadata.extra["settings_source"] = source

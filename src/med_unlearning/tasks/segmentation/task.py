@@ -1,9 +1,12 @@
 """The 3D brain segmentation task (MRBrainS18, Med3D ResNet; DESIGN.md §2.2).
 
+(Over 500 lines for one reason: it is one class, the whole Task protocol for segmentation
+plus its patch data and whole-volume prediction, which share the task's settings.)
+
 :class:`SegmentationTask` implements :class:`~med_unlearning.tasks.base.Task` for patches of
 MRBrainS18 subjects, plus what the segmentation pipeline needs around it: MedicalNet's SGD
-recipe (head learning rate ×100), training on patches with the shared loop
-(:func:`train_segmentation`), whole-volume sliding-window prediction and per-subject scores.
+recipe (head learning rate ×100), patch loaders, whole-volume sliding-window prediction and
+per-subject scores. Training is in :mod:`.training` (:func:`train_segmentation`).
 
 Batch keys: ``"image"`` float ``[B, C, x, y, z]`` (z-scored modalities), ``"label"`` int64
 ``[B, x, y, z]`` (class indices, :data:`~med_unlearning.data.labels.IGNORE_INDEX` where
@@ -34,6 +37,7 @@ import torch.nn.functional as F
 from monai.inferers import sliding_window_inference
 from monai.losses import MaskedDiceLoss
 from torch import nn
+from torch.utils.data import DataLoader
 
 from med_unlearning.data.labels import IGNORE_INDEX, LabelMapping, get_label_mapping
 from med_unlearning.data.seg_dataset import PatchDataset, SubjectVolume, load_subjects
@@ -42,20 +46,13 @@ from med_unlearning.io.checkpoint import ModelCheckpoint
 from med_unlearning.metrics.segmentation import segmentation_scores
 from med_unlearning.models import build_model
 from med_unlearning.models.medicalnet import load_medicalnet_weights
-from med_unlearning.tasks.base import Batch, Features, ModelParts
-from med_unlearning.training import (
-    LoopSettings,
-    ResumeSettings,
-    TrainingResult,
-    make_loader,
-    train,
-)
+from med_unlearning.tasks.base import Batch, Features, ModelParts, soft_target
+from med_unlearning.training import make_loader
 
 __all__ = [
     "InferenceSettings",
     "SegmentationTask",
     "prediction_image",
-    "train_segmentation",
 ]
 
 logger = logging.getLogger(__name__)
@@ -238,6 +235,10 @@ class SegmentationTask:
         """Class indices ``[B, x, y, z]`` (``IGNORE_INDEX`` where ignored)."""
         return batch["label"]
 
+    def output_as_target(self, output: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Logits as a soft target: class probabilities ``[B, K, x, y, z]`` (float32)."""
+        return soft_target(output)
+
     def valid_mask(self, batch: Batch) -> torch.Tensor:
         """``[B, x, y, z]`` bool: the voxels that count (label not ignored)."""
         return batch["label"] != IGNORE_INDEX
@@ -373,6 +374,36 @@ class SegmentationTask:
         self._check_subjects(subjects)
         return PatchDataset(subjects, patch_size, samples_per_subject, pos_fraction)
 
+    def patch_loader(
+        self,
+        subjects: Sequence[SubjectVolume],
+        patch_size: Sequence[int],
+        samples_per_subject: int,
+        pos_fraction: float,
+        *,
+        batch_size: int,
+        seed: int,
+        num_workers: int = 0,
+        pin_memory: bool | str = "auto",
+        device: str | torch.device = "auto",
+    ) -> DataLoader:
+        """A shuffled (``seed``) loader of :meth:`patch_dataset` patches: the one way training
+        and unlearning serve segmentation data.
+
+        A last batch of a single patch is dropped: BatchNorm cannot train on it.
+        """
+        dataset = self.patch_dataset(subjects, patch_size, samples_per_subject, pos_fraction)
+        return make_loader(
+            dataset,
+            batch_size,
+            shuffle=True,
+            seed=seed,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            device=device,
+            drop_last=len(dataset) > batch_size and len(dataset) % batch_size == 1,
+        )
+
     def load_subjects(
         self,
         partitions: Mapping[str, Any],
@@ -495,108 +526,3 @@ def prediction_image(
     image.set_qform(subject.affine, code=int(subject.header["qform_code"]) or 1)
     image.set_sform(subject.affine, code=int(subject.header["sform_code"]) or 1)
     return image
-
-
-def train_segmentation(
-    task: SegmentationTask,
-    model: nn.Module,
-    subjects: Sequence[SubjectVolume],
-    *,
-    epochs: int,
-    batch_size: int,
-    patch_size: Sequence[int],
-    samples_per_subject: int,
-    pos_fraction: float,
-    learning_rate: float,
-    head_lr_multiplier: float,
-    momentum: float,
-    weight_decay: float,
-    lr_decay_gamma: float = 1.0,
-    grad_clip_norm: float | None = None,
-    seed: int = 0,
-    num_workers: int = 0,
-    pin_memory: bool | str = "auto",
-    progress: bool = True,
-    description: str = "segmentation",
-    validation_subjects: Mapping[str, Sequence[SubjectVolume]] | None = None,
-    validation_interval: int = 0,
-    resume: ResumeSettings | None = None,
-) -> TrainingResult:
-    """Train ``model`` in place on random patches of ``subjects`` with the shared loop.
-
-    Args:
-        task: the segmentation task (loss, optimizer groups, prediction).
-        model: the network (e.g. ``task.build_model()``).
-        subjects: the training subjects.
-        validation_subjects: name -> subjects scored every ``validation_interval`` epochs;
-            the history gets ``dice_<name>`` (mean Dice over those subjects).
-        seed: seeds the loader's order (patch positions follow torch's global generator,
-            which the caller seeds with :func:`~med_unlearning.training.seed_everything`).
-        resume: epoch checkpoints and resuming (see
-            :class:`~med_unlearning.training.ResumeSettings`); ``None`` = neither.
-
-    Returns:
-        The loop's :class:`~med_unlearning.training.TrainingResult`.
-    """
-    dataset = task.patch_dataset(subjects, patch_size, samples_per_subject, pos_fraction)
-    loader = make_loader(
-        dataset,
-        batch_size,
-        shuffle=True,
-        seed=seed,
-        num_workers=num_workers,
-        pin_memory=pin_memory,
-        device=task.device,
-        # BatchNorm cannot train on a last batch of one patch
-        drop_last=len(dataset) > batch_size and len(dataset) % batch_size == 1,
-    )
-    optimizer = task.optimizer(model, learning_rate, head_lr_multiplier, momentum, weight_decay)
-    scheduler = (
-        torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_decay_gamma)
-        if lr_decay_gamma < 1.0
-        else None
-    )
-    epoch_counter = {"epoch": 0}
-
-    def validate(trained: nn.Module) -> dict[str, float]:
-        epoch_counter["epoch"] += 1
-        if not validation_interval or epoch_counter["epoch"] % validation_interval:
-            return {}
-        scores = {}
-        for name, group in (validation_subjects or {}).items():
-            dice = [task.score_subject(trained, subject)["mean_dice"] for subject in group]
-            scores[f"dice_{name}"] = float(np.nanmean(dice)) if dice else float("nan")
-        return scores
-
-    logger.info(
-        "%s: training on %d subjects %s, %d patches of %s per epoch, %d epochs",
-        description,
-        len(subjects),
-        [subject.subject_id for subject in subjects],
-        len(dataset),
-        tuple(patch_size),
-        epochs,
-    )
-    settings = LoopSettings(
-        epochs=epochs,
-        device=task.device,
-        precision=task.precision,
-        grad_clip_norm=grad_clip_norm,
-        progress=progress,
-        description=description,
-        resume=resume,
-    )
-
-    def realign(epochs_done: int) -> None:  # validation every N epochs counts from epoch 1
-        epoch_counter["epoch"] = epochs_done
-
-    return train(
-        model,
-        loader,
-        task.loss,
-        optimizer,
-        settings,
-        scheduler=scheduler,
-        validate=validate if validation_subjects and validation_interval else None,
-        on_resume=realign,
-    )
