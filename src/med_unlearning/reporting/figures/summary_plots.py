@@ -60,7 +60,7 @@ def tradeoff_scatter(
     lines in their strategy's colour through the sweep points, labelled in the legend.
 
     Args:
-        summary: output of :func:`~med_unlearning.metrics.comparison.summarize`.
+        summary: output of :func:`~med_unlearning.metrics.results_table.summarize`.
         pairs: per task ``((retain_set, retain_metric), (forget_set, forget_metric))``;
             one panel each, in this order.
         original: the original model's method name.
@@ -234,7 +234,7 @@ def retain_fraction_curves(
     fraction are averaged. The oracle and the original are horizontal reference lines.
 
     Args:
-        summary: output of :func:`~med_unlearning.metrics.comparison.summarize`.
+        summary: output of :func:`~med_unlearning.metrics.results_table.summarize`.
         task: the task to plot.
         refs: ``(set, metric)`` per panel, e.g. retain test SSIM and forget train SSIM.
         methods: strategy base names to draw (default: all with a retain fraction).
@@ -323,7 +323,7 @@ def epoch_horizon_bars(
     has no interval); the oracle and the original are horizontal reference lines.
 
     Args:
-        summary: output of :func:`~med_unlearning.metrics.comparison.summarize`.
+        summary: output of :func:`~med_unlearning.metrics.results_table.summarize`.
         task: the task to plot (the segmentation study's strategies).
         refs: ``(set, metric)`` per panel, e.g. forget Dice and retain Dice.
         methods: strategy base names to draw (default: all with epochs).
