@@ -9,22 +9,23 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from med_unlearning.metrics.comparison import (
-    ResultsTableError,
+from med_unlearning.metrics.comparison import evaluate_study
+from med_unlearning.metrics.methods import missing_methods, order_methods
+from med_unlearning.metrics.oracle import (
     cost_ratios,
     distance_to_oracle,
-    evaluate_study,
-    format_ci,
-    missing_methods,
     oracle_gaps,
-    order_methods,
     relative_to_original,
-    study_table,
+)
+from med_unlearning.metrics.results_table import (
+    ResultsTableError,
     summarize,
     validate_results_table,
-    verdicts,
 )
+from med_unlearning.metrics.verdicts import verdicts
 from med_unlearning.params.evaluation import EvaluationParams, VerdictParams
+from med_unlearning.reporting.formatting import format_ci
+from med_unlearning.reporting.tables import study_table
 
 #: (method, set, metric) -> per-item values. Designed so that, with SSIM tolerance 0.02 and
 #: PSNR tolerance 1 dB: nl_ft matches the oracle, ft keeps the original's forget quality,

@@ -12,8 +12,6 @@ from sklearn.metrics import roc_auc_score
 from med_unlearning.metrics.membership import (
     MEMBERSHIP_COLUMNS,
     MembershipInputError,
-    _auc_fast,
-    _tpr_fast,
     attack_metrics,
     grouped_folds,
     loss_features,
@@ -24,6 +22,7 @@ from med_unlearning.metrics.membership import (
     slice_loss_features,
     tpr_at_fpr,
 )
+from med_unlearning.metrics.membership.bootstrap import _auc_fast, _tpr_fast
 from med_unlearning.params.evaluation import EvaluationParams
 
 FEATURES = {"recon": ("forget_train", "forget_test", ["ssim", "nmse"])}

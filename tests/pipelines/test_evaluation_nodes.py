@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from med_unlearning.pipelines.evaluation.nodes import _main_runs_only, method_name
+from med_unlearning.metrics.methods import method_name
+from med_unlearning.reporting.study_figures import main_runs_only
 
 
 def test_example_figures_keep_main_runs_and_drop_sweep_variants() -> None:
@@ -10,7 +11,7 @@ def test_example_figures_keep_main_runs_and_drop_sweep_variants() -> None:
         "knee": {"original": 1, "nl_ft": 2, method_name("nl_ft", "r50"): 3},
         "brain": {method_name("ft", "r1"): 4, "oracle": 5},
     }
-    assert _main_runs_only(per_case) == {
+    assert main_runs_only(per_case) == {
         "knee": {"original": 1, "nl_ft": 2},
         "brain": {"oracle": 5},
     }

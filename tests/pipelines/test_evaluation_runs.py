@@ -13,12 +13,8 @@ from med_unlearning.metrics.scoring import (
     SEGMENTATION_SETS,
     ModelScores,
 )
-from med_unlearning.pipelines.evaluation.nodes import (
-    alias_of,
-    collect_task_scores,
-    make_recon_score_node,
-    merged_label,
-)
+from med_unlearning.metrics.task_scores import alias_of, collect_task_scores, merged_label
+from med_unlearning.pipelines.evaluation.nodes import make_recon_score_node
 from med_unlearning.pipelines.evaluation.pipeline import _expected_methods, evaluated_models
 
 
@@ -103,7 +99,7 @@ def test_a_real_checkpoint_is_no_alias() -> None:
 
 
 def test_alias_records_are_verified_with_the_figures_of_the_run_they_equal() -> None:
-    from med_unlearning.pipelines.evaluation.nodes import verify_erasure_requests
+    from med_unlearning.metrics.erasure_verification import verify_erasure_requests
 
     summary = pd.DataFrame(
         [{"task": "recon", "method": "nl_ft@r1", "set": "forget_val", "metric": "psnr",
@@ -124,7 +120,7 @@ def test_alias_records_are_verified_with_the_figures_of_the_run_they_equal() -> 
 
 
 def test_each_runs_settings_source_reaches_the_verdicts() -> None:
-    from med_unlearning.metrics.comparison import recorded_settings_sources, settings_selected_on
+    from med_unlearning.metrics.verdicts import recorded_settings_sources, settings_selected_on
 
     tuned = _scores("nl_ft", 2.0)
     tuned.cost["settings_source"] = "recorded tuning run, objective oracle"

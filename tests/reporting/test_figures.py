@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from med_unlearning.metrics.comparison import summarize
+from med_unlearning.metrics.results_table import summarize
 from med_unlearning.reporting.figures import (
     epoch_horizon_bars,
     figure_to_png,
@@ -228,7 +228,7 @@ def test_epoch_horizon_bars_without_epochs_is_a_note(summary: pd.DataFrame) -> N
 
 def test_epoch_horizon_bars_show_the_bootstrap_intervals(summary: pd.DataFrame) -> None:
     """Error bars are each bar's 95 % interval (asymmetric), not ± std."""
-    from med_unlearning.reporting.figures import _interval_bars
+    from med_unlearning.reporting.figures.summary_plots import _interval_bars
 
     selected = pd.DataFrame({"mean": [0.5, 0.4], "std": [0.1, 0.1],
                              "ci_low": [0.45, np.nan], "ci_high": [0.6, np.nan]})  # fmt: skip

@@ -13,16 +13,16 @@ from matplotlib.figure import Figure
 from med_unlearning.metrics.comparison import evaluate_study
 from med_unlearning.metrics.membership import membership_attacks_from_params
 from med_unlearning.params.evaluation import EvaluationParams
-from med_unlearning.reporting.figures import tradeoff_scatter
-from med_unlearning.reporting.report import (
+from med_unlearning.reporting.context import (
     MAE_DEFINITION,
     FigureEntry,
     ReportContext,
     TaskSection,
-    build_report_context,
-    markdown_table,
-    render_report,
 )
+from med_unlearning.reporting.figures import tradeoff_scatter
+from med_unlearning.reporting.render import render_report
+from med_unlearning.reporting.report import build_report_context
+from med_unlearning.reporting.tables import markdown_table
 
 RECON_METHODS = ("original", "oracle", "ft", "nl_ft", "ga_l1", "reference")
 #: per-method quality factor (reference ~ oracle; nl_ft close to the oracle)
@@ -299,18 +299,18 @@ def test_membership_tables_survive_the_catalogs_csv_round_trip(tmp_path) -> None
 
 
 def test_the_answer_says_whether_the_attack_can_detect_the_originals_members() -> None:
-    from med_unlearning.reporting.report import _power_sentence
+    from med_unlearning.reporting.answer import power_sentence
 
     def table(low: float, high: float) -> pd.DataFrame:
         return pd.DataFrame([{"task": "recon", "method": "original", "auc": (low + high) / 2,
                               "auc_ci_low": low, "auc_ci_high": high}])  # fmt: skip
 
-    powerful = _power_sentence(table(0.7, 0.95), "recon", "original")
-    powerless = _power_sentence(table(0.3, 0.7), "recon", "original")
+    powerful = power_sentence(table(0.7, 0.95), "recon", "original")
+    powerless = power_sentence(table(0.3, 0.7), "recon", "original")
     assert powerful is not None and "are detected" in powerful
     assert powerless is not None and "cannot show forgetting" in powerless
-    assert _power_sentence(table(0.7, 0.95), "segmentation", "original") is None
-    assert _power_sentence(None, "recon", "original") is None
+    assert power_sentence(table(0.7, 0.95), "segmentation", "original") is None
+    assert power_sentence(None, "recon", "original") is None
 
 
 def _memorisation_report(results: pd.DataFrame) -> str:

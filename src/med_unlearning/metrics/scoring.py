@@ -1,7 +1,7 @@
 """Score one model checkpoint on its task's evaluation sets, as rows of the tidy table.
 
 The tidy results table has one row per task × method × set × item × metric (columns
-:data:`RESULT_COLUMNS`); :mod:`med_unlearning.metrics.comparison` summarises it. Scoring
+:data:`RESULT_COLUMNS`); :mod:`med_unlearning.metrics.results_table` summarises it. Scoring
 also returns small example images (middle slices) for the figures, and the run's cost.
 
 Sets:
@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from med_unlearning.io.checkpoint import ModelCheckpoint
+from med_unlearning.metrics.directions import higher_is_better
 from med_unlearning.metrics.finite import require_finite
 
 __all__ = [
@@ -94,20 +95,6 @@ SEGMENTATION_SETS: Mapping[str, tuple[str, ...]] = {
     "forget_test": ("forget_test",),
     "val": ("retain_val", "forget_val"),
 }
-
-_HIGHER_IS_BETTER = {
-    "psnr": True,
-    "ssim": True,
-    "nmse": False,
-    "mae": False,
-    "cross_entropy": False,
-    "soft_dice_loss": False,
-}
-
-
-def _higher_is_better(metric: str) -> bool:
-    return _HIGHER_IS_BETTER.get(metric, metric.startswith("dice"))
-
 
 @dataclass
 class ModelScores:
@@ -176,7 +163,7 @@ def _tidy(
             "item_id": item_id,
             "metric": metric,
             "value": float(value),
-            "higher_is_better": _higher_is_better(metric),
+            "higher_is_better": higher_is_better(metric),
             **labels,
         }
         for metric, value in metrics.items()
@@ -200,7 +187,7 @@ def _tidy_slices(
             "slice": index,
             "metric": metric,
             "value": float(value),
-            "higher_is_better": _higher_is_better(metric),
+            "higher_is_better": higher_is_better(metric),
         }
         for metric, values in metrics.items()
         for index, value in enumerate(np.asarray(values, dtype=float))

@@ -25,15 +25,15 @@ from typing import Any
 import pandas as pd
 from kedro.pipeline import Node, Pipeline
 
+from med_unlearning.metrics.methods import method_name
+from med_unlearning.metrics.task_scores import collect_task_scores
 from med_unlearning.pipelines.evaluation.nodes import (
     build_figures,
-    collect_task_scores,
     make_pair_check_node,
     make_recon_score_node,
     make_segmentation_score_node,
     make_verify_node,
     memorisation_tables,
-    method_name,
     study_tables,
     write_report,
 )
