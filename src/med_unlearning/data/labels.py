@@ -1,6 +1,6 @@
 """The MRBrainS18 label legend and the label mappings a segmentation study trains on.
 
-MRBrainS18 ``segm.nii.gz`` files hold integer labels 0–10 (DESIGN.md §2.2)::
+MRBrainS18 ``segm.nii.gz`` files hold integer labels 0–10 (docs/studies.md §2)::
 
     0 background        4 WM lesions         8 brainstem
     1 cortical GM       5 extracerebral CSF  9 infarction

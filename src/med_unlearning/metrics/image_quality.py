@@ -1,6 +1,6 @@
 """Image-quality metrics with fastMRI's definitions (per volume), built on MONAI.
 
-fastMRI (and the reconstruction study, DESIGN.md §2.1) scores a reconstructed volume
+fastMRI (and the reconstruction study, docs/studies.md §1) scores a reconstructed volume
 ``prediction`` ``[slices, h, w]`` against its ``target`` with:
 
 - **PSNR** = 20·log10(max) − 10·log10(MSE) over the whole volume, max = the volume's max;

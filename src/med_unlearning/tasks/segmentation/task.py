@@ -1,4 +1,4 @@
-"""The 3D brain segmentation task (MRBrainS18, Med3D ResNet; DESIGN.md §2.2).
+"""The 3D brain segmentation task (MRBrainS18, Med3D ResNet; docs/studies.md §2).
 
 (Over 500 lines for one reason: it is one class, the whole Task protocol for segmentation
 plus its patch data and whole-volume prediction, which share the task's settings.)

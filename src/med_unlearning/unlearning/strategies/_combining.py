@@ -1,6 +1,6 @@
 """What the strategies that combine finished runs share: model composition
 (:mod:`~med_unlearning.unlearning.strategies.composition`) and weight interpolation
-(:mod:`~med_unlearning.unlearning.strategies.interpolation`) (bilevel study, DESIGN.md §2.3).
+(:mod:`~med_unlearning.unlearning.strategies.interpolation`) (bilevel study, docs/studies.md §3).
 
 The engine hands the finished runs' models over in
 :attr:`~med_unlearning.unlearning.registry.UnlearningRun.others`, by run name; the name

@@ -3,7 +3,7 @@
 (:mod:`~med_unlearning.unlearning.strategies.fix_decoder`).
 
 Both freeze the decoder/head (its parameters *and* normalisation statistics stay
-bit-identical) and tune only the encoder, in feature space (DESIGN.md §2.2); they differ only
+bit-identical) and tune only the encoder, in feature space (docs/studies.md §2); they differ only
 in the forget features' target:
 
 - **Random Encoder**: the encoder's features of forget inputs are pushed (MSE) towards noise

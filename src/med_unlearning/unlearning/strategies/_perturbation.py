@@ -1,4 +1,4 @@
-"""The inner step of bilevel boundary unlearning, as small pure functions (DESIGN.md §2.3);
+"""The inner step of bilevel boundary unlearning, as small pure functions (docs/studies.md §3);
 used by :mod:`~med_unlearning.unlearning.strategies.boundary`.
 
 From a forget input ``x`` the frozen original model f₀ is pushed towards its decision

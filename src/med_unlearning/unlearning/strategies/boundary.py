@@ -1,4 +1,4 @@
-"""Bilevel boundary unlearning with a perturbed sign gradient (DESIGN.md §2.3).
+"""Bilevel boundary unlearning with a perturbed sign gradient (docs/studies.md §3).
 
 **Inner level** (on the frozen original f₀, no training): every forget input ``x`` is moved
 by one perturbed sign-gradient step inside an L∞ ball

@@ -1,4 +1,4 @@
-"""Model composition, from the bilevel study (DESIGN.md §2.3).
+"""Model composition, from the bilevel study (docs/studies.md §3).
 
 The *body* (encoder) of one finished run — the study takes the run best at *retaining* —
 with the *head* (decoder) of another — the run best at *forgetting* — optionally followed

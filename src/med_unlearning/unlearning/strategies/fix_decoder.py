@@ -1,4 +1,4 @@
-"""Fix Decoder, a feature-space strategy of the segmentation study (DESIGN.md §2.2).
+"""Fix Decoder, a feature-space strategy of the segmentation study (docs/studies.md §2).
 
 The decoder stays frozen; the encoder's features of forget inputs are pushed (MSE) towards
 the frozen encoder's features of a *noise input* (per item and channel, noise with the

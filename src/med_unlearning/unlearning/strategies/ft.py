@@ -1,4 +1,4 @@
-"""FT, the reconstruction study's fine-tuning baseline (DESIGN.md §2.1).
+"""FT, the reconstruction study's fine-tuning baseline (docs/studies.md §1).
 
 Keep training the original model on a seeded retain *subset* (``retain_fraction``, the
 study's 10 %) with the task's own loss, and rely on catastrophic forgetting to wash out the

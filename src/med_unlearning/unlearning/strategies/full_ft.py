@@ -1,4 +1,4 @@
-"""Full FT, the reconstruction study's fine-tuning baseline on all retain data (DESIGN.md §2.1).
+"""Full FT, the reconstruction study's fine-tuning baseline on all retain data (docs/studies.md §1).
 
 :mod:`~med_unlearning.unlearning.strategies.ft` on every retain training item
 (``retain_fraction`` is fixed to 1): the forget data is never touched, catastrophic

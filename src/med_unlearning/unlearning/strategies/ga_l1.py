@@ -1,4 +1,4 @@
-"""GA-ℓ1, the reconstruction study's gradient ascent (DESIGN.md §2.1).
+"""GA-ℓ1, the reconstruction study's gradient ascent (docs/studies.md §1).
 
 ``L = −J(forget) + γ‖θ‖₁`` on forget batches only: maximise the task loss on the forget
 data, with an ℓ1 penalty on the trainable weights. Each forget item's loss is capped at

@@ -1,4 +1,4 @@
-"""GA-ℓ1-FT, the reconstruction study's gradient ascent with fine-tuning (DESIGN.md §2.1).
+"""GA-ℓ1-FT, the reconstruction study's gradient ascent with fine-tuning (docs/studies.md §1).
 
 ``L = w_r·J(retain) − w_f·J(forget) + γ‖θ‖₁`` on paired forget/retain batches: GA-ℓ1
 (:mod:`~med_unlearning.unlearning.strategies.ga_l1`) and fine-tuning on the retain subset

@@ -1,4 +1,4 @@
-"""Weight interpolation between two finished runs, from the bilevel study (DESIGN.md §2.3).
+"""Weight interpolation between two finished runs, from the bilevel study (docs/studies.md §3).
 
 θ = (1 − t)·θ_a + t·θ_b, a straight line in weight space between two runs (no training).
 Which runs is explicit in the parameters (``start_run`` / ``end_run``; ``original`` means

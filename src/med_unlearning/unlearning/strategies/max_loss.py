@@ -1,4 +1,4 @@
-"""Max Loss, the segmentation study's gradient ascent (DESIGN.md §2.2).
+"""Max Loss, the segmentation study's gradient ascent (docs/studies.md §2).
 
 ``L = J(retain) − α·J(forget)`` on paired forget/retain batches (the study: α ≈ 0.1–0.25);
 each forget item's loss is capped at ``ascent_bound`` before it is maximised, since

@@ -1,4 +1,4 @@
-"""NL, the reconstruction study's "learn noise" (DESIGN.md §2.1).
+"""NL, the reconstruction study's "learn noise" (docs/studies.md §1).
 
 Train on the forget data only, towards ``target + λ·noise``, the noise relative to the image
 (``λ·data_range``, ``noise_relative: true``) — the study's λ = 1e-5 on raw fastMRI scale is

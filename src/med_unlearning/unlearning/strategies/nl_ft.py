@@ -1,4 +1,4 @@
-"""NL-FT, the reconstruction study's "learn noise" with fine-tuning (DESIGN.md §2.1).
+"""NL-FT, the reconstruction study's "learn noise" with fine-tuning (docs/studies.md §1).
 
 ``L = w_r·J(retain) + w_f·J(forget, target + λ·noise)`` on paired forget/retain batches:
 NL (:mod:`~med_unlearning.unlearning.strategies.nl`) and fine-tuning on the retain subset in

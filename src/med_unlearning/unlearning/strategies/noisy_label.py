@@ -1,4 +1,4 @@
-"""Noisy Label, the segmentation study's "learn noise" (DESIGN.md §2.2).
+"""Noisy Label, the segmentation study's "learn noise" (docs/studies.md §2).
 
 ``L = J(retain) + α·J(forget, noisy target)`` on paired forget/retain batches. For
 segmentation the noisy target is random labels (``noise_scale`` = fraction of voxels

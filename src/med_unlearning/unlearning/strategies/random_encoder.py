@@ -1,4 +1,4 @@
-"""Random Encoder, a feature-space strategy of the segmentation study (DESIGN.md §2.2).
+"""Random Encoder, a feature-space strategy of the segmentation study (docs/studies.md §2).
 
 The decoder stays frozen; the encoder's features of forget inputs are pushed (MSE) towards
 noise whose per-channel mean and standard deviation are those of the *frozen* encoder's

@@ -1,4 +1,4 @@
-"""Retain Label, the segmentation study's "learn others" (DESIGN.md §2.2).
+"""Retain Label, the segmentation study's "learn others" (docs/studies.md §2).
 
 ``L = J(retain) + α·J(forget, f₀(x_r))`` on paired forget/retain batches: the forget
 sample's target is the frozen original's output on the retain sample it is paired with
