@@ -1,5 +1,8 @@
 """Sample multi-coil MRI volumes in the fastMRI schema: brain (retain) and knee (forget).
 
+One acquisition simulator (over 500 lines with its protocol contrasts, coil model and
+ISMRMRD header; the anatomies are in :mod:`med_unlearning.data.phantoms`).
+
 Each volume is simulated the way a fastMRI file came to be: an anatomy
 (:mod:`med_unlearning.data.phantoms`) is rendered with a protocol's tissue contrast, given a
 smooth random phase, seen through smooth coil sensitivities, Fourier transformed with

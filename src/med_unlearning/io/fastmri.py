@@ -1,5 +1,9 @@
 """fastMRI HDF5 volumes: the in-memory/lazy volume type and its reader and writer.
 
+One module for one file format (over 500 lines because the reader validates every field of
+the schema with an error naming the file and the field, and the lazy handles, header
+parsing and writer must agree on that schema).
+
 A fastMRI file holds one volume:
 
 - ``kspace``: complex64, multi-coil ``[slices, coils, H, W]`` or single-coil ``[slices, H, W]``

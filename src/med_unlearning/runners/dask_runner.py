@@ -1,5 +1,8 @@
 """Run a Kedro pipeline's nodes on a Dask distributed cluster.
 
+One runner (over 500 lines because the driver side, the worker side and the cluster set-up
+share its task protocol; splitting them would spread one contract over three files).
+
 ``kedro run --runner med_unlearning.runners.DaskRunner`` sends every node to a Dask worker as
 soon as the nodes it depends on have finished, so independent nodes (the unlearning grid:
 tasks x strategies x retain fractions x seeds, and the evaluation fan-out) run in parallel on
