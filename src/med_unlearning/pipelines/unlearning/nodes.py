@@ -5,7 +5,7 @@ inputs — the raw data, the task's metadata and splits tables, the original and
 checkpoints, the parameters — so ``kedro run --pipelines unlearning --namespaces
 unlearning.recon.nl_ft`` runs a single strategy on its own. The node plans the run
 (resolve the forget request against the original's manifest, draw the retain subset:
-:func:`~med_unlearning.unlearning.engine.plan_unlearning`), builds the task and its forget
+:func:`~med_unlearning.unlearning.planning.plan_unlearning`), builds the task and its forget
 and retain loaders with the library (:mod:`med_unlearning.tasks.builders`, the same for
 every task) and hands everything to :func:`~med_unlearning.unlearning.engine.run_unlearning`.
 
@@ -32,17 +32,11 @@ from med_unlearning.params.unlearning import TaskUnlearningParams, UnlearningPar
 from med_unlearning.tasks.builders import task_for_checkpoint, unlearning_loaders
 from med_unlearning.training import LoopSettings, seed_everything
 from med_unlearning.tuning.selection import apply_selection, settings_source
-from med_unlearning.unlearning.engine import (
-    UnlearningPlan,
-    UnlearningResult,
-    UnlearningSettings,
-    alias_outcome,
-    alias_target,
-    plan_unlearning,
-    run_unlearning,
-)
+from med_unlearning.unlearning.engine import alias_outcome, run_unlearning
 from med_unlearning.unlearning.grid import RETAIN_SWEEP, UnlearningRunSpec
+from med_unlearning.unlearning.planning import UnlearningPlan, alias_target, plan_unlearning
 from med_unlearning.unlearning.registry import get_strategy
+from med_unlearning.unlearning.result import UnlearningResult, UnlearningSettings
 
 __all__ = [
     "ID_COLUMNS",
