@@ -12,6 +12,8 @@ Layout — infrastructure here, methods in :mod:`med_unlearning.unlearning.strat
   the checkpoint lineage and erasure-request record built from it;
 - :mod:`~med_unlearning.unlearning.requests`: forget requests and retain subsets;
 - :mod:`~med_unlearning.unlearning.grid`: which runs the study has;
+- :mod:`~med_unlearning.unlearning.grid_run`: one grid run from the ``unlearning``
+  parameters to its result (what the pipeline's node calls);
 - :mod:`~med_unlearning.unlearning.pairing`: forget/retain batch pairing;
 - :mod:`~med_unlearning.unlearning.common`: what every strategy is written with (typed base
   parameters, optimisers, the training loop, loss terms);
