@@ -33,7 +33,9 @@ from med_unlearning.tasks.recon import (
     undersampler_from_checkpoint,
 )
 from med_unlearning.training import LoopSettings
-from med_unlearning.unlearning.engine import UnlearningPlan, UnlearningSettings, run_unlearning
+from med_unlearning.unlearning.engine import run_unlearning
+from med_unlearning.unlearning.planning import UnlearningPlan
+from med_unlearning.unlearning.result import UnlearningSettings
 
 MASK = {"kind": "equispaced", "accelerations": [4.0], "center_fractions": [0.08]}
 TINY_VARNET = {"num_cascades": 1, "chans": 2, "sens_chans": 2}

@@ -11,7 +11,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from med_unlearning.io.checkpoint import load_checkpoint
-from med_unlearning.unlearning.engine import RECORD_SCHEMA
+from med_unlearning.unlearning.result import RECORD_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "unlearn_one_request.py"

@@ -36,11 +36,11 @@ import pytest
 from kedro.io.core import Version
 from tests.test_fault_injection import _stray
 
-from med_unlearning import training
 from med_unlearning.datasets import ModelCheckpointDataset
 from med_unlearning.io import checkpoint as checkpoint_module
 from med_unlearning.io.checkpoint import load_checkpoint
 from med_unlearning.io.lineage import check_pair_with_split
+from med_unlearning.training import loop as training_loop
 
 pytestmark = pytest.mark.e2e
 
@@ -82,13 +82,13 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
 
 
 class _StepCounter:
-    """Wraps ``training.move_to_device`` (called once per training/unlearning step):
+    """Wraps the loop's ``move_to_device`` (called once per training/unlearning step):
     counts the steps and raises :class:`Interrupted` at step ``fail_at``."""
 
     def __init__(self, fail_at: int | None = None) -> None:
         self.fail_at = fail_at
         self.steps = 0
-        self._real = training.move_to_device
+        self._real = training_loop.move_to_device
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.steps += 1
@@ -107,7 +107,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         _run(root, "sample_data")
         for pipeline in ("recon", "unlearning"):
             counter = _StepCounter()
-            patch.setattr(training, "move_to_device", counter)
+            patch.setattr(training_loop, "move_to_device", counter)
             _run(root, pipeline)
             steps[pipeline] = counter.steps
     assert steps["recon"] > 3 and steps["unlearning"] > len(RUNS)
@@ -185,7 +185,7 @@ def test_recon_training_interrupted_at_a_random_step_reruns_consistently(
 ) -> None:
     fail_at = random.Random(seed).randint(1, study["steps"]["recon"])
     counter = _StepCounter(fail_at)
-    monkeypatch.setattr(training, "move_to_device", counter)
+    monkeypatch.setattr(training_loop, "move_to_device", counter)
     with pytest.raises(Exception) as error:
         _run(root, "recon")
     assert _caused_by(error.value, Interrupted) and counter.steps == fail_at
@@ -235,7 +235,7 @@ def test_unlearning_interrupted_in_the_strategy_loop_reruns_consistently(
     before = _folder_state(original_folder)
     fail_at = random.Random(seed).randint(1, study["steps"]["unlearning"])
     counter = _StepCounter(fail_at)
-    monkeypatch.setattr(training, "move_to_device", counter)
+    monkeypatch.setattr(training_loop, "move_to_device", counter)
     with pytest.raises(Exception) as error:
         _run(root, "unlearning")
     assert _caused_by(error.value, Interrupted) and counter.steps == fail_at

@@ -257,7 +257,8 @@ def _unlearn(task_name: str, strategy: str, device: str, *, quiet_noise: bool) -
         name: _checkpoint(task, index + 1, manifest)
         for index, name in enumerate(combined_runs(strategy))
     }
-    from med_unlearning.unlearning.engine import UnlearningPlan, UnlearningSettings
+    from med_unlearning.unlearning.planning import UnlearningPlan
+    from med_unlearning.unlearning.result import UnlearningSettings
 
     return run_unlearning(
         UnlearningPlan.from_ids(forget_ids, retain_ids if spec.needs_retain else []),

@@ -97,12 +97,12 @@ def test_loop_resumed_after_a_crash_ends_with_the_uninterrupted_weights(tmp_path
 
 def test_resume_without_restoring_the_rngs_would_differ(tmp_path: Path, monkeypatch) -> None:
     """The test above is not vacuous: dropping the RNG restore breaks the equality."""
-    from med_unlearning import training
+    from med_unlearning.training import resume
 
     reference, _ = _generic_run(3, None)
     state = ResumeSettings(path=tmp_path / "state.pt", every=1, key="k")
     _generic_run(3, state, crash_in_epoch=2)
-    monkeypatch.setattr(training, "_set_rng_state", lambda _state: None)
+    monkeypatch.setattr(resume, "_set_rng_state", lambda _state: None)
     resumed, _ = _generic_run(3, state)
     assert not _same_weights(resumed, reference)
 

@@ -7,6 +7,7 @@ import torch
 from pydantic import ValidationError
 from tiny_task import TinyNet, TinyTask
 
+from med_unlearning.tasks.base import output_as_target_by_shape
 from med_unlearning.training import LoopSettings
 from med_unlearning.unlearning.common import (
     StrategyParams,
@@ -15,7 +16,6 @@ from med_unlearning.unlearning.common import (
     l1_norm,
     loop_for,
     make_optimizer,
-    output_as_target,
     trainable_parameters,
 )
 
@@ -91,17 +91,17 @@ class _LogitsTask(TinyTask):
         return batch["labels"]
 
 
-def test_output_as_target_images_pass_logits_become_probabilities() -> None:
+def test_output_as_target_by_shape_images_pass_logits_become_probabilities() -> None:
     image = torch.randn(2, 4)
     batch = {"target": torch.zeros(2, 4)}
-    assert torch.equal(output_as_target(TinyTask(), image, batch), image)
+    assert torch.equal(TinyTask().output_as_target(image, batch), image)
     logits = torch.randn(2, 3, 5)
-    probabilities = output_as_target(
+    probabilities = output_as_target_by_shape(
         _LogitsTask(), logits, {"labels": torch.zeros(2, 5, dtype=torch.long)}
     )
     assert torch.allclose(probabilities, torch.softmax(logits, dim=1))
     with pytest.raises(ValueError, match="output_as_target"):
-        output_as_target(TinyTask(), torch.randn(2, 3, 4, 5), batch)
+        output_as_target_by_shape(TinyTask(), torch.randn(2, 3, 4, 5), batch)
 
 
 def test_term_tracker_reports_epoch_means_and_resets() -> None:

@@ -18,22 +18,20 @@ from med_unlearning.params.base import StrictModel
 from med_unlearning.training import LoopSettings
 from med_unlearning.unlearning import registry
 from med_unlearning.unlearning.engine import (
-    RECORD_SCHEMA,
     StrategyParameterError,
-    UnlearningPlan,
-    UnlearningSettings,
     combined_runs,
     model_from_checkpoint,
-    plan_unlearning,
     prepare_strategy,
     run_unlearning,
 )
+from med_unlearning.unlearning.planning import UnlearningPlan, plan_unlearning
 from med_unlearning.unlearning.registry import StrategyResult, UnlearningRun
 from med_unlearning.unlearning.requests import (
     ForgetRequest,
     ForgetRequestError,
     ParentMismatchError,
 )
+from med_unlearning.unlearning.result import RECORD_SCHEMA, UnlearningSettings
 
 FORGET_IDS = ["f_0", "f_1", "f_2", "f_3"]
 RETAIN_IDS = ["r_0", "r_1", "r_2", "r_3", "r_4", "r_5"]

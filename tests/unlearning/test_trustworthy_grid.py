@@ -12,20 +12,16 @@ from tiny_task import TinyNet, TinyTask, make_batches, make_checkpoint
 
 from med_unlearning.params.unlearning import ReconUnlearningParams, SegmentationUnlearningParams
 from med_unlearning.training import LoopSettings, train
-from med_unlearning.unlearning.engine import (
-    UnlearningPlan,
-    UnlearningSettings,
-    alias_outcome,
-    alias_target,
-    run_unlearning,
-)
+from med_unlearning.unlearning.engine import alias_outcome, run_unlearning
 from med_unlearning.unlearning.grid import (
     RETAIN_SWEEP,
     SEED_SWEEP,
     UnlearningRunSpec,
     study_runs,
 )
+from med_unlearning.unlearning.planning import UnlearningPlan, alias_target
 from med_unlearning.unlearning.requests import sample_retain_subset
+from med_unlearning.unlearning.result import UnlearningSettings
 
 FORGET_IDS = ["f_0", "f_1", "f_2", "f_3"]
 RETAIN_IDS = [f"r_{index}" for index in range(6)]

@@ -17,7 +17,13 @@ import torch
 from torch import nn
 
 from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
-from med_unlearning.tasks.base import Batch, Features, ModelParts, rebuild_model
+from med_unlearning.tasks.base import (
+    Batch,
+    Features,
+    ModelParts,
+    output_as_target_by_shape,
+    rebuild_model,
+)
 
 __all__ = ["FEATURES", "ScalarNet", "TinyNet", "TinyTask", "make_batches", "make_checkpoint"]
 
@@ -101,6 +107,9 @@ class TinyTask:
 
     def data_range(self, batch: Batch) -> torch.Tensor:
         return batch["max_value"]
+
+    def output_as_target(self, output: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return output_as_target_by_shape(self, output, batch)
 
     def criterion(
         self,

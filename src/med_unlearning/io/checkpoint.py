@@ -40,6 +40,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from med_unlearning.run_lock import process_alive
+from med_unlearning.task_names import TASKS  # the tasks a checkpoint can belong to
 
 __all__ = [
     "HASH_KEY",
@@ -63,8 +64,6 @@ __all__ = [
 METADATA_KEY = "med_unlearning.checkpoint"
 #: Key of the weights' content hash in the safetensors header's ``__metadata__``.
 HASH_KEY = "med_unlearning.content_hash"
-#: Tasks a checkpoint can belong to.
-TASKS = ("recon", "segmentation")
 
 _LIBRARIES = ("torch", "monai", "numpy", "kedro", "med_unlearning")
 

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from med_unlearning.params.base import StrictModel, register_section
+from med_unlearning.task_names import TASKS
 from med_unlearning.tuning.space import SearchDimension
 
 __all__ = ["CriterionParams", "StrategyTuningParams", "TaskTuningParams", "TuningParams"]
@@ -137,7 +138,7 @@ class TuningParams(StrictModel):
     @field_validator("tasks")
     @classmethod
     def _known_tasks(cls, value: dict[str, TaskTuningParams]) -> dict[str, TaskTuningParams]:
-        unknown = sorted(set(value) - {"recon", "segmentation"})
+        unknown = sorted(set(value) - set(TASKS))
         if unknown:
             raise ValueError(f"unknown tasks {unknown}; expected recon and/or segmentation")
         return value

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from med_unlearning.data.query import SafeQuery
 from med_unlearning.ids import ItemId
 from med_unlearning.params.base import StrictModel, register_section
+from med_unlearning.task_names import TASKS
 from med_unlearning.unlearning.engine import prepare_strategy
 from med_unlearning.unlearning.grid import (
     DEFAULT_HORIZONS,
@@ -286,6 +287,6 @@ class UnlearningParams(StrictModel):
 
     def for_task(self, task: str) -> TaskUnlearningParams:
         """The block of ``task``."""
-        if task not in ("recon", "segmentation"):
+        if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; expected 'recon' or 'segmentation'")
         return getattr(self, task)

@@ -22,6 +22,10 @@ Conventions shared by every task:
 - A **checkpoint** is rebuilt into a network by :meth:`Task.load_checkpoint` only (the
   engine, evaluation and inference all go through it); :func:`rebuild_model` is the
   default implementation a task whose ``build_model()`` needs no extra input can use.
+- **Optional capabilities are methods that may answer** ``None``, never missing methods:
+  :meth:`Task.data_range` is ``None`` for a task whose target has no intensity range
+  (segmentation's class indices), so strategies test ``is not None`` instead of probing
+  the task with ``getattr``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,15 @@ from torch import nn
 
 from med_unlearning.io.checkpoint import ModelCheckpoint
 
-__all__ = ["Batch", "Features", "ModelParts", "Task", "rebuild_model", "soft_target"]
+__all__ = [
+    "Batch",
+    "Features",
+    "ModelParts",
+    "Task",
+    "output_as_target_by_shape",
+    "rebuild_model",
+    "soft_target",
+]
 
 #: A batch as the loaders of a task yield it (tensors on the device, plus ``ids``).
 Batch = Mapping[str, Any]
@@ -113,6 +125,15 @@ class Task(Protocol):
 
     def target(self, batch: Batch) -> torch.Tensor:
         """The batch's ground truth, in the same space and shape as :meth:`forward`."""
+        ...
+
+    def data_range(self, batch: Batch) -> torch.Tensor | None:
+        """Each item's intensity range ``[B]`` (recon: the volume max, raw scale), or
+        ``None`` when the target has none (segmentation: class indices).
+
+        Strategies scale noise relative to it and rescale targets between items with it only
+        when it is not ``None``; otherwise noise is absolute.
+        """
         ...
 
     def criterion(
@@ -201,3 +222,25 @@ def soft_target(output: torch.Tensor) -> torch.Tensor:
     """Class logits ``[B, K, ...]`` as class probabilities (softmax over dim 1, float32):
     the target form of a classifier's output (see :meth:`Task.output_as_target`)."""
     return F.softmax(output.detach().float(), dim=1)
+
+
+def output_as_target_by_shape(task: Task, output: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """A default :meth:`Task.output_as_target` that decides by shape (for small tasks).
+
+    An output shaped like the task's target (an image) is used as is (detached); class
+    logits (one more dimension than the class-index target, classes on dim 1) become class
+    probabilities.
+
+    Raises:
+        ValueError: the output has neither shape.
+    """
+    output = output.detach()
+    target = task.target(batch)
+    if output.shape == target.shape:
+        return output
+    if output.dim() == target.dim() + 1:
+        return F.softmax(output.float(), dim=1)
+    raise ValueError(
+        f"cannot use an output of shape {tuple(output.shape)} as a target for targets of "
+        f"shape {tuple(target.shape)}; give the task its own output_as_target method"
+    )

@@ -54,7 +54,7 @@ Loaders = tuple[DataLoader, DataLoader | None]
 @dataclass(frozen=True)
 class LoaderIds:
     """The items an unlearning run's loaders serve (e.g. an
-    :class:`~med_unlearning.unlearning.engine.UnlearningPlan`)."""
+    :class:`~med_unlearning.unlearning.planning.UnlearningPlan`)."""
 
     forget_ids: Sequence[str]
     retain_ids: Sequence[str]

@@ -5,9 +5,15 @@ Layout — infrastructure here, methods in :mod:`med_unlearning.unlearning.strat
 - :mod:`~med_unlearning.unlearning.registry`: the contract (:class:`UnlearningRun`,
   :class:`StrategyResult`, :class:`StrategySpec`) and the one registry of strategies;
 - :mod:`~med_unlearning.unlearning.engine`: runs one registered strategy on a copy of an
-  original model and records the run;
+  original model;
+- :mod:`~med_unlearning.unlearning.planning`: what one run forgets and retains (the plan),
+  and which retain-sweep runs repeat another;
+- :mod:`~med_unlearning.unlearning.result`: the run's settings, cost and typed result, and
+  the checkpoint lineage and erasure-request record built from it;
 - :mod:`~med_unlearning.unlearning.requests`: forget requests and retain subsets;
 - :mod:`~med_unlearning.unlearning.grid`: which runs the study has;
+- :mod:`~med_unlearning.unlearning.grid_run`: one grid run from the ``unlearning``
+  parameters to its result (what the pipeline's node calls);
 - :mod:`~med_unlearning.unlearning.pairing`: forget/retain batch pairing;
 - :mod:`~med_unlearning.unlearning.common`: what every strategy is written with (typed base
   parameters, optimisers, the training loop, loss terms);

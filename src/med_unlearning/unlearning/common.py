@@ -7,7 +7,8 @@ which part of the network trains, how much retain data the engine samples), so a
 block in ``parameters_unlearning.yml`` always accepts the same core keys. The helpers below
 turn those settings into an optimiser over the trainable part (:func:`make_optimizer`),
 loop settings (:func:`loop_for`), and the loss terms the studies combine
-(:func:`bounded_ascent`, :func:`ascent_term`, :func:`l1_norm`, :func:`output_as_target`);
+(:func:`bounded_ascent`, :func:`ascent_term`, :func:`l1_norm`; a frozen model's output
+becomes a target through the task, :meth:`~med_unlearning.tasks.base.Task.output_as_target`);
 :func:`optimise` runs a strategy's objective through the shared training loop
 (:func:`optimise_paired` on forget/retain pairs, :func:`optimise_retain` on retain data
 only) and :func:`paired_batches` pairs forget with retain batches.
@@ -21,7 +22,6 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch import nn
 
@@ -45,7 +45,6 @@ __all__ = [
     "optimise",
     "optimise_paired",
     "optimise_retain",
-    "output_as_target",
     "paired_batches",
     "trainable_parameters",
 ]
@@ -237,28 +236,6 @@ def ascent_term(task: Task, model: nn.Module, batch: Batch, bound: float | None)
         task.forward(model, batch), task.target(batch), batch, reduction="none"
     )
     return bounded_ascent(per_item, bound)
-
-
-def output_as_target(task: Task, output: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """Turn a (frozen) model's output into a target the task's criterion accepts.
-
-    Tasks may define ``output_as_target(output, batch)``; otherwise an output shaped like
-    the task's target (reconstruction: an image) is used as is, and class logits (one more
-    dimension than the class-index target, classes on dim 1) become class probabilities.
-    """
-    converter = getattr(task, "output_as_target", None)
-    if callable(converter):
-        return converter(output, batch)
-    output = output.detach()
-    target = task.target(batch)
-    if output.shape == target.shape:
-        return output
-    if output.dim() == target.dim() + 1:
-        return F.softmax(output.float(), dim=1)
-    raise ValueError(
-        f"cannot use an output of shape {tuple(output.shape)} as a target for targets of "
-        f"shape {tuple(target.shape)}; give the task an output_as_target method"
-    )
 
 
 def paired_batches(run: UnlearningRun, params: PairedParams, label: str) -> PairedBatches:

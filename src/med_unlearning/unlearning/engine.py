@@ -11,13 +11,17 @@ strategy:
    original checkpoint itself is never touched;
 4. seed everything, build the :class:`~med_unlearning.unlearning.registry.UnlearningRun`,
    time the strategy (wall clock, CUDA synchronised);
-5. return an :class:`UnlearningResult`: a new
+5. return an :class:`~med_unlearning.unlearning.result.UnlearningResult`: a new
    :class:`~med_unlearning.io.checkpoint.ModelCheckpoint`
    whose metadata records the lineage (parent hash, forget ids, the retain ids used as
    ``data_manifest``, strategy, parameters, wall time, epochs, seed), the strategy's
    history, and an *erasure-request record* (a JSON-ready dict a user can file with the
    request: selector and resolved ids, parent/new hashes, strategy and parameters, time,
    and the cost as a fraction of retraining when the oracle's wall time is known).
+
+The plan a run carries out comes from :mod:`~med_unlearning.unlearning.planning`; the
+settings, the cost, the result and the records built from it live in
+:mod:`~med_unlearning.unlearning.result`. This module is the run itself.
 
 Strategies that combine finished runs (model composition) declare which runs they need when
 they register (:attr:`~med_unlearning.unlearning.registry.StrategySpec.combines`, read with
@@ -37,13 +41,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from pydantic import BaseModel, ValidationError
@@ -56,40 +57,29 @@ from med_unlearning.io.checkpoint import (
     state_dict_hash,
 )
 from med_unlearning.tasks.base import Task
-from med_unlearning.training import LoopSettings, seed_everything
+from med_unlearning.training import seed_everything
+from med_unlearning.unlearning.planning import UnlearningPlan
 from med_unlearning.unlearning.registry import StrategySpec, UnlearningRun, get_strategy
-from med_unlearning.unlearning.requests import (
-    ForgetRequest,
-    ForgetRequestError,
-    ParentMismatchError,
-    ResolvedRequest,
-    check_parent_manifest,
-    resolve_request,
-    sample_retain_subset,
-    with_roles,
+from med_unlearning.unlearning.requests import ParentMismatchError
+from med_unlearning.unlearning.result import (
+    RunCost,
+    UnlearningResult,
+    UnlearningSettings,
+    final_row,
+    jsonable,
 )
 
 __all__ = [
-    "RECORD_SCHEMA",
-    "RunCost",
     "StrategyParameterError",
-    "UnlearningOutcome",
-    "UnlearningPlan",
-    "UnlearningResult",
-    "UnlearningSettings",
     "alias_outcome",
-    "alias_target",
     "combined_runs",
     "model_from_checkpoint",
-    "plan_unlearning",
     "prepare_strategy",
     "run_unlearning",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Identifies the erasure-request record format (bump when its keys change).
-RECORD_SCHEMA = "med_unlearning.erasure_request/1"
 
 class StrategyParameterError(ValueError):
     """A strategy's parameters are invalid; the message names the strategy and each key."""
@@ -142,140 +132,6 @@ def model_from_checkpoint(task: Task, checkpoint: ModelCheckpoint) -> nn.Module:
     return task.load_checkpoint(checkpoint)
 
 
-@dataclass(frozen=True)
-class UnlearningPlan:
-    """Which items one run forgets and which retain items it uses.
-
-    Attributes:
-        resolved: the resolved request (forget ids, retain pool).
-        retain_ids: the retain subset the run uses (empty when the strategy needs none).
-        retain_fraction: the fraction that subset was drawn with (``None`` without retain).
-    """
-
-    resolved: ResolvedRequest
-    retain_ids: list[str]
-    retain_fraction: float | None
-
-    @classmethod
-    def from_ids(
-        cls, forget_ids: Sequence[str], retain_ids: Sequence[str] = ()
-    ) -> UnlearningPlan:
-        """A plan that forgets ``forget_ids`` and retains on all of ``retain_ids`` (a request
-        by ids, already resolved: for library callers that know their items; the pipeline
-        resolves requests with :func:`plan_unlearning`)."""
-        request = ForgetRequest(ids=tuple(map(str, forget_ids)))
-        retain = [str(item) for item in retain_ids]
-        resolved = ResolvedRequest(request, [str(item) for item in forget_ids], retain)
-        return cls(resolved, retain, 1.0 if retain else None)
-
-    @property
-    def forget_ids(self) -> list[str]:
-        """The items to forget."""
-        return self.resolved.forget_ids
-
-    def request_record(self) -> dict[str, Any]:
-        """The request part of the erasure record (selector, resolved ids, retain subset)."""
-        return {
-            **self.resolved.to_record(),
-            "retain_fraction": self.retain_fraction,
-            "n_retain_used": len(self.retain_ids),
-        }
-
-    def __repr__(self) -> str:
-        return (
-            f"UnlearningPlan({self.resolved.request.describe()}: forget {len(self.forget_ids)}, "
-            f"retain {len(self.retain_ids)} of {len(self.resolved.retain_ids)})"
-        )
-
-
-def plan_unlearning(
-    request: ForgetRequest,
-    metadata: pd.DataFrame,
-    splits: pd.DataFrame | None,
-    manifest: Sequence[str],
-    *,
-    id_column: str,
-    needs_retain: bool,
-    retain_fraction: float | None,
-    seed: int,
-    group_column: str | None = None,
-    expected_manifest: Sequence[str] | None = None,
-    parent: str = "the original checkpoint",
-) -> UnlearningPlan:
-    """Resolve a request against the parent and draw the run's retain subset.
-
-    Args:
-        request: what to forget.
-        metadata: one row per item (the splits table's ``role`` is joined, so a request
-            can select ``role == forget_train``).
-        splits: the task's splits table (or ``None``).
-        manifest: the parent checkpoint's ``data_manifest``.
-        id_column: ``volume_id`` / ``subject_id``.
-        needs_retain: whether the strategy uses retain data.
-        retain_fraction: fraction of the retain pool to use (``None`` = all).
-        seed: seed of the retain subset.
-        group_column: metadata column whose groups are sampled together (e.g. patient).
-        expected_manifest: the items the parent should have trained on (checked when given).
-        parent: the parent's name in messages.
-
-    Raises:
-        ForgetRequestError / ParentMismatchError: see
-            :func:`~med_unlearning.unlearning.requests.resolve_request`.
-    """
-    table = with_roles(metadata, splits, id_column)
-    check_parent_manifest(manifest, table[id_column], expected_manifest, parent=parent)
-    resolved = resolve_request(request, table, manifest, id_column=id_column, parent=parent)
-    if not needs_retain:
-        return UnlearningPlan(resolved, [], None)
-    fraction = 1.0 if retain_fraction is None else float(retain_fraction)
-    groups = None
-    if group_column is not None:
-        if group_column not in table.columns:
-            raise ForgetRequestError(
-                f"group_column {group_column!r} is not a metadata column; "
-                f"columns: {list(table.columns)}"
-            )
-        groups = dict(zip(table[id_column], table[group_column].astype(str), strict=True))
-    retain = sample_retain_subset(resolved.retain_ids, fraction, seed, groups)
-    return UnlearningPlan(resolved, retain, fraction)
-
-
-def alias_target(
-    variant: str,
-    fractions: Mapping[str, float],
-    retain_ids_for: Callable[[float], Sequence[str]],
-) -> str | None:
-    """The smallest retain-sweep variant whose retain subset equals ``variant``'s, if any.
-
-    Two fractions of a small retain pool can resolve to the same items (e.g. 1 % and 5 % of
-    20 volumes are both one volume); the larger one would then repeat the smaller one's run
-    exactly. Deterministic: it depends only on the fractions and ``retain_ids_for`` (the
-    seeded subset drawn for a fraction).
-
-    Args:
-        variant: the variant being run (``r5``).
-        fractions: every variant's fraction, in the sweep's order.
-        retain_ids_for: the retain ids a fraction resolves to.
-
-    Returns:
-        The variant to alias (``r1``), or ``None`` when ``variant``'s subset is new.
-    """
-    order = list(fractions)
-    own = float(fractions[variant])
-    own_ids = sorted(map(str, retain_ids_for(own)))
-    smaller = sorted(
-        (name for name in order if name != variant and (
-            float(fractions[name]) < own
-            or (float(fractions[name]) == own and order.index(name) < order.index(variant))
-        )),
-        key=lambda name: (float(fractions[name]), order.index(name)),
-    )
-    for name in smaller:
-        if sorted(map(str, retain_ids_for(float(fractions[name])))) == own_ids:
-            return name
-    return None
-
-
 def alias_outcome(
     plan: UnlearningPlan,
     settings: UnlearningSettings,
@@ -323,29 +179,6 @@ def _frozen_copy(model: nn.Module) -> nn.Module:
     return frozen
 
 
-def _jsonable(value: Any) -> Any:
-    """``value`` with numpy/torch scalars, tuples and sets made JSON-friendly (NaN → None)."""
-    if isinstance(value, Mapping):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
-def _last_row(history: pd.DataFrame) -> dict[str, Any]:
-    if history.empty:
-        return {}
-    return _jsonable(history.iloc[-1].to_dict())
-
-
 class _LazyModels(Mapping[str, nn.Module]):
     """Finished runs' models by run name, rebuilt (frozen, on the device) on first access.
 
@@ -378,257 +211,6 @@ class _LazyModels(Mapping[str, nn.Module]):
         return f"_LazyModels(runs={sorted(self._checkpoints)}, built={sorted(self._models)})"
 
 
-@dataclass(frozen=True)
-class UnlearningSettings:
-    """How one unlearning run is done and named: everything but the plan, the models and
-    the data.
-
-    Attributes:
-        strategy: the registered strategy name.
-        params: its parameters (raw mapping or its typed model; ``None`` = defaults).
-        seed: the run's seed.
-        loop: device, precision and progress of the strategy's loops.
-        run_name: the run's name (default: the strategy's), e.g. ``nl_ft_r10``.
-        variant: the sweep variant, if any (``r10``, ``long``…).
-        deterministic: ask torch for deterministic kernels.
-        catalog_names: dataset names for the record (``parent``, ``checkpoint``,
-            ``reference``).
-    """
-
-    strategy: str
-    params: Mapping[str, Any] | BaseModel | None = None
-    seed: int = 0
-    loop: LoopSettings = field(default_factory=lambda: LoopSettings(epochs=1))
-    run_name: str | None = None
-    variant: str | None = None
-    deterministic: bool = True
-    catalog_names: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RunCost:
-    """What a run cost (see the module docstring's cost rule).
-
-    Attributes:
-        own_wall_time_s: the strategy's own optimisation wall time.
-        component_wall_time_s: the finished runs a combining strategy used, by run name.
-        setup_time_s: rebuilding the models before the strategy ran (not part of the cost).
-        reference_wall_time_s: the oracle's (retraining's) wall time, when known.
-    """
-
-    own_wall_time_s: float
-    component_wall_time_s: dict[str, float] = field(default_factory=dict)
-    setup_time_s: float = 0.0
-    reference_wall_time_s: float | None = None
-
-    @property
-    def wall_time_s(self) -> float:
-        """The run's cost: its own time plus its components'."""
-        return self.own_wall_time_s + sum(self.component_wall_time_s.values())
-
-    @property
-    def fraction_of_retraining(self) -> float | None:
-        """The cost as a fraction of retraining (``None`` without a reference time)."""
-        reference = self.reference_wall_time_s
-        return self.wall_time_s / reference if reference else None
-
-
-@dataclass
-class UnlearningResult:
-    """What one unlearning run produced; its checkpoint and record are built from it.
-
-    Attributes:
-        task_name: the task.
-        spec: the strategy.
-        params: its typed parameters.
-        plan: what was forgotten and which retain items were planned.
-        original: the parent checkpoint (never modified).
-        run_name: the run's name.
-        variant: the sweep variant, if any.
-        seed: the run's seed.
-        retain_used: the retain items the strategy was given (the new ``data_manifest``).
-        retain_fraction: the retain fraction the strategy used (``None`` without retain).
-        cost: what the run cost.
-        history: the strategy's per-epoch record (with ``run`` and ``strategy`` columns).
-        state_dict: the unlearned weights (CPU; empty for an alias).
-        epochs: epochs the strategy ran.
-        final: the history's last row.
-        strategy_extras: what the strategy reported besides the model.
-        combined_runs: hashes of the finished runs a combining strategy was given.
-        reference_hash: the oracle checkpoint's hash, when it was given whole.
-        device: where the strategy ran.
-        catalog_names: dataset names for the record.
-        alias_of: the run this one repeats (an alias is not run; cost 0).
-        checkpoint: the unlearned checkpoint (:meth:`lineage` as metadata), built once.
-        record: the erasure-request record (:meth:`erasure_record`), built once.
-    """
-
-    task_name: str
-    spec: StrategySpec
-    params: BaseModel
-    plan: UnlearningPlan
-    original: ModelCheckpoint
-    run_name: str
-    variant: str | None
-    seed: int
-    retain_used: list[str]
-    retain_fraction: float | None
-    cost: RunCost
-    history: pd.DataFrame
-    state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
-    epochs: int = 0
-    final: dict[str, Any] = field(default_factory=dict)
-    strategy_extras: dict[str, Any] = field(default_factory=dict)
-    combined_runs: dict[str, str] = field(default_factory=dict)
-    reference_hash: str | None = None
-    device: str = "cpu"
-    catalog_names: Mapping[str, str] = field(default_factory=dict)
-    alias_of: str | None = None
-    checkpoint: ModelCheckpoint = field(init=False)
-    record: dict[str, Any] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.checkpoint = ModelCheckpoint(state_dict=self.state_dict, metadata=self.lineage())
-        self.record = self.erasure_record()
-
-    def summary(self) -> dict[str, Any]:
-        """The checkpoint's ``extra["unlearning"]`` block."""
-        if self.alias_of is not None:
-            return {
-                "run": self.run_name,
-                "variant": self.variant,
-                "family": self.spec.family,
-                "alias_of": self.alias_of,
-                "retain_fraction": self.retain_fraction,
-            }
-        return {
-            "run": self.run_name,
-            "variant": self.variant,
-            "family": self.spec.family,
-            "retain_fraction": self.retain_fraction,
-            "setup_time_s": self.cost.setup_time_s,
-            "own_wall_time_s": self.cost.own_wall_time_s,
-            "component_wall_time_s": self.cost.component_wall_time_s,
-            "reference_wall_time_s": self.cost.reference_wall_time_s,
-            "fraction_of_retraining": self.cost.fraction_of_retraining,
-            "final": self.final,
-            "strategy_extras": self.strategy_extras,
-            "combined_runs": self.combined_runs,
-        }
-
-    def lineage(self) -> CheckpointMetadata:
-        """The new checkpoint's metadata: the original's architecture and ``extra`` (so task
-        code rebuilds it like the original), the unlearning summary under
-        ``extra["unlearning"]`` (and ``extra["alias_of"]`` for an alias)."""
-        original = self.original.metadata
-        extra = dict(original.extra)
-        for key in ("run", "model"):  # the task pipelines' run-name keys
-            if key in extra:
-                extra[key] = self.run_name
-        extra["unlearning"] = self.summary()
-        metadata = CheckpointMetadata(
-            task=original.task,
-            architecture=original.architecture,
-            architecture_params=dict(original.architecture_params),
-            data_manifest=[str(item) for item in self.retain_used],
-            parent_hash=self.original.content_hash,
-            strategy=self.spec.name,
-            strategy_params=_jsonable(self.params.model_dump(mode="json")),
-            forget_ids=[str(item) for item in self.plan.forget_ids],
-            wall_time_s=float(self.cost.wall_time_s),
-            epochs=self.epochs,
-            seed=int(self.seed),
-            extra=_jsonable(extra),
-        )
-        if self.alias_of is not None:
-            metadata.extra["alias_of"] = self.alias_of
-        return metadata
-
-    def erasure_record(self) -> dict[str, Any]:
-        """The JSON-ready erasure-request record (schema :data:`RECORD_SCHEMA`)."""
-        if self.alias_of is not None:
-            return self._alias_record()
-        meta = self.checkpoint.metadata
-        original = self.original.metadata
-        names = self.catalog_names
-        cost = self.cost
-        return _jsonable(
-            {
-                "schema": RECORD_SCHEMA,
-                "task": self.task_name,
-                "run": self.run_name,
-                "strategy": self.spec.name,
-                "variant": self.variant,
-                "family": self.spec.family,
-                "strategy_description": self.spec.description,
-                "request": self.plan.request_record(),
-                "forget_ids": meta.forget_ids,
-                "retain_ids": meta.data_manifest,
-                "retain_fraction": self.retain_fraction,
-                "parent": {
-                    "catalog": names.get("parent"),
-                    "hash": meta.parent_hash,
-                    "trained_on": len(original.data_manifest),
-                    "wall_time_s": original.wall_time_s,
-                },
-                "unlearned": {
-                    "catalog": names.get("checkpoint"),
-                    "hash": self.checkpoint.content_hash,
-                    "epochs": meta.epochs,
-                    "wall_time_s": meta.wall_time_s,
-                    "final": self.final,
-                },
-                "reference": {
-                    "catalog": names.get("reference"),
-                    "hash": self.reference_hash,
-                    "wall_time_s": cost.reference_wall_time_s,
-                },
-                "cost": {
-                    "wall_time_s": meta.wall_time_s,
-                    "own_wall_time_s": cost.own_wall_time_s,
-                    "component_wall_time_s": cost.component_wall_time_s,
-                    "setup_time_s": cost.setup_time_s,
-                    "retraining_wall_time_s": cost.reference_wall_time_s,
-                    "fraction_of_retraining": cost.fraction_of_retraining,
-                },
-                "params": meta.strategy_params,
-                "seed": meta.seed,
-                "device": self.device,
-                "created_at": meta.created_at,
-                "library_versions": meta.library_versions,
-                "verification": None,
-            }
-        )
-
-    def _alias_record(self) -> dict[str, Any]:
-        return _jsonable({
-            "schema": RECORD_SCHEMA,
-            "task": self.task_name,
-            "run": self.run_name,
-            "strategy": self.spec.name,
-            "variant": self.variant,
-            "alias_of": self.alias_of,
-            "request": self.plan.request_record(),
-            "forget_ids": list(map(str, self.plan.forget_ids)),
-            "retain_ids": list(map(str, self.retain_used)),
-            "parent": {"hash": self.original.content_hash},
-            "cost": {"wall_time_s": 0.0},
-            "params": self.params.model_dump(mode="json"),
-            "seed": int(self.seed),
-            "verification": None,
-        })
-
-    def __repr__(self) -> str:
-        return (
-            f"UnlearningResult({self.run_name!r}: {self.checkpoint!r}, "
-            f"{len(self.history)} history rows, {self.cost.wall_time_s:.2f}s)"
-        )
-
-
-#: The former name of :class:`UnlearningResult`.
-UnlearningOutcome = UnlearningResult
-
-
 def run_unlearning(
     plan: UnlearningPlan,
     settings: UnlearningSettings,
@@ -645,7 +227,8 @@ def run_unlearning(
     Args:
         plan: what to forget (``forget_ids``, in ``original``'s training manifest), the
             retain items behind ``retain_loader`` and the request
-            (:func:`plan_unlearning`, or :meth:`UnlearningPlan.from_ids`).
+            (:func:`~med_unlearning.unlearning.planning.plan_unlearning`, or
+            :meth:`~med_unlearning.unlearning.planning.UnlearningPlan.from_ids`).
         settings: the strategy, its parameters, the seed, the loop and the names.
         task: the task object (its ``name`` must match the checkpoint's task).
         original: the trained model to unlearn from; never modified.
@@ -709,7 +292,7 @@ def run_unlearning(
         )
     reference_meta = reference.metadata if isinstance(reference, ModelCheckpoint) else reference
     history = outcome.history.copy()
-    final = _last_row(history)
+    final = final_row(history)
     epochs = int(len(history)) if not history.empty else int(getattr(typed, "epochs", 0) or 0)
     history.insert(0, "strategy", spec.name)
     history.insert(0, "run", run_name)
@@ -738,7 +321,7 @@ def run_unlearning(
         },
         epochs=epochs,
         final=final,
-        strategy_extras=_jsonable(outcome.extras),
+        strategy_extras=jsonable(outcome.extras),
         combined_runs={name: ckpt.content_hash for name, ckpt in (others or {}).items()},
         reference_hash=reference.content_hash if isinstance(reference, ModelCheckpoint) else None,
         device=str(device),

@@ -25,6 +25,7 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
+from med_unlearning.task_names import TASKS
 from med_unlearning.tasks.base import Task
 from med_unlearning.training import LoopSettings
 
@@ -41,7 +42,8 @@ __all__ = [
     "register_strategy",
 ]
 
-TASK_NAMES = frozenset({"recon", "segmentation"})
+#: The tasks a strategy can apply to (:data:`med_unlearning.task_names.TASKS`).
+TASK_NAMES = frozenset(TASKS)
 
 #: The package whose import registers the built-in strategies (:func:`load_strategies`).
 STRATEGIES_PACKAGE = "med_unlearning.unlearning.strategies"

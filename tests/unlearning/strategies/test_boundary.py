@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from med_unlearning.data.labels import IGNORE_INDEX
-from med_unlearning.tasks.base import Batch, Features, ModelParts
+from med_unlearning.tasks.base import Batch, Features, ModelParts, soft_target
 from med_unlearning.unlearning.registry import get_strategy
 from med_unlearning.unlearning.strategies.boundary import (
     BoundaryParams,
@@ -79,6 +79,12 @@ class VoxelTask:
 
     def noisy_target(self, batch: Batch, scale: float, generator: Any = None) -> torch.Tensor:
         raise NotImplementedError
+
+    def data_range(self, batch: Batch) -> None:
+        return None
+
+    def output_as_target(self, output: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return soft_target(output)
 
     def parts(self, model: nn.Module) -> ModelParts:
         return ModelParts(encoder=[model.encoder], decoder=[model.decoder])

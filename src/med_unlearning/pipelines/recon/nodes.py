@@ -28,6 +28,7 @@ from med_unlearning.data.recon_dataset import (
 from med_unlearning.data.splits import RETAIN_VAL, ids_with_roles, split_by_selector
 from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
 from med_unlearning.io.lineage import SPLITS_HASH_KEY, splits_table_hash
+from med_unlearning.params.base import typed_params
 from med_unlearning.params.recon import ReconParams
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.tasks.recon import (
@@ -54,16 +55,6 @@ logger = logging.getLogger(__name__)
 SPLIT_COLUMNS = ("volume_id", "anatomy", "role")
 
 
-def _recon_params(params: ReconParams | Mapping[str, Any]) -> ReconParams:
-    return params if isinstance(params, ReconParams) else ReconParams.model_validate(dict(params))
-
-
-def _runtime_params(runtime: RuntimeParams | Mapping[str, Any]) -> RuntimeParams:
-    if isinstance(runtime, RuntimeParams):
-        return runtime
-    return RuntimeParams.model_validate(dict(runtime))
-
-
 def split_recon_volumes(
     fastmri_metadata: pd.DataFrame, params: ReconParams, runtime: RuntimeParams
 ) -> pd.DataFrame:
@@ -72,7 +63,7 @@ def split_recon_volumes(
     Returns:
         ``recon.splits``: columns ``volume_id``, ``anatomy``, ``role``, sorted by id.
     """
-    params, runtime = _recon_params(params), _runtime_params(runtime)
+    params, runtime = typed_params(ReconParams, params), typed_params(RuntimeParams, runtime)
     seed = runtime.seed if params.splits.seed is None else params.splits.seed
     splits = split_by_selector(
         fastmri_metadata,
@@ -138,7 +129,7 @@ def train_recon_run(
         The checkpoint (weights + lineage: architecture, the training volume ids, wall time,
         epochs, seed, mask and loss settings) and the per-epoch history.
     """
-    params, runtime = _recon_params(params), _runtime_params(runtime)
+    params, runtime = typed_params(ReconParams, params), typed_params(RuntimeParams, runtime)
     if run_name not in params.runs:
         raise ValueError(f"recon.runs has no run {run_name!r}; defined: {sorted(params.runs)}")
     run = params.runs[run_name]
@@ -203,7 +194,7 @@ def reconstruct_split_volumes(
         ``{volume id: reconstruction [slices, h, w]}`` — empty unless
         ``recon.reconstructions.write`` is true.
     """
-    params, runtime = _recon_params(params), _runtime_params(runtime)
+    params, runtime = typed_params(ReconParams, params), typed_params(RuntimeParams, runtime)
     if not params.reconstructions.write:
         return {}
     volume_ids = ids_with_roles(splits, params.reconstructions.roles, id_column="volume_id")

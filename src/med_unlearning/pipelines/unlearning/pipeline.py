@@ -35,6 +35,7 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline
 
 from med_unlearning.pipelines.unlearning.nodes import make_unlearning_node
+from med_unlearning.task_names import TASKS
 from med_unlearning.unlearning.grid import UnlearningRunSpec, study_runs
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
     "run_pipeline",
 ]
 
-TASKS = ("recon", "segmentation")
 
 #: Per task: the data the runs read (fastMRI volumes; the preprocessed segmentation subjects
 #: of ``segmentation.subjects``), metadata table, splits table, task parameters section.

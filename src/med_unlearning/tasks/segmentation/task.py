@@ -235,6 +235,10 @@ class SegmentationTask:
         """Class indices ``[B, x, y, z]`` (``IGNORE_INDEX`` where ignored)."""
         return batch["label"]
 
+    def data_range(self, batch: Batch) -> None:
+        """``None``: class-index targets have no intensity range (noise is not relative)."""
+        return None
+
     def output_as_target(self, output: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Logits as a soft target: class probabilities ``[B, K, x, y, z]`` (float32)."""
         return soft_target(output)

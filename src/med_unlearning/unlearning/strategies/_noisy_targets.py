@@ -90,12 +90,12 @@ def noisy_forget_target(
     generator: torch.Generator | None,
 ) -> torch.Tensor:
     """The forget batch's noisy target: ``task.noisy_target(batch, s)`` with
-    ``s = scale · data_range`` per item when ``relative`` and the task has a
-    ``data_range`` (reconstruction), else ``s = scale``."""
-    data_range = getattr(task, "data_range", None)
-    if relative and callable(data_range):
+    ``s = scale · data_range`` per item when ``relative`` and the task's ``data_range`` is
+    not ``None`` (reconstruction), else ``s = scale`` (segmentation: no data range)."""
+    data_range = task.data_range(batch) if relative else None
+    if data_range is not None:
         target = task.target(batch)
-        ranges = data_range(batch).to(target.dtype).reshape(-1, *([1] * (target.dim() - 1)))
+        ranges = data_range.to(target.dtype).reshape(-1, *([1] * (target.dim() - 1)))
         return task.noisy_target(batch, scale * ranges, generator)
     return task.noisy_target(batch, scale, generator)
 

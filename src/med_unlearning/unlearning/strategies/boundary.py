@@ -44,7 +44,6 @@ from med_unlearning.unlearning.common import (
     TermTracker,
     loop_for,
     make_optimizer,
-    output_as_target,
 )
 from med_unlearning.unlearning.pairing import Drive, PairedBatches
 from med_unlearning.unlearning.registry import StrategyResult, UnlearningRun, register_strategy
@@ -254,7 +253,7 @@ def _retain_term(
     if mode == "labels":
         return task.loss(model, batch)
     with torch.no_grad():
-        teacher = output_as_target(task, task.forward(frozen, batch), batch)
+        teacher = task.output_as_target(task.forward(frozen, batch), batch)
     return task.criterion(task.forward(model, batch), teacher, batch)
 
 

@@ -18,7 +18,6 @@ from med_unlearning.unlearning.common import (
     PairedParams,
     TermTracker,
     optimise,
-    output_as_target,
     paired_batches,
 )
 from med_unlearning.unlearning.registry import StrategyResult, UnlearningRun, register_strategy
@@ -51,26 +50,39 @@ def retain_label_target(
     task: Task, frozen: nn.Module, forget_batch: Batch, retain_batch: Batch
 ) -> torch.Tensor:
     """The Retain Label target of a forget batch: the frozen original's output on the paired
-    retain batch, as a target (:func:`~med_unlearning.unlearning.common.output_as_target`:
+    retain batch, as a target (:meth:`~med_unlearning.tasks.base.Task.output_as_target`:
     the image for reconstruction, class probabilities for segmentation).
 
     Items are paired in order (the retain batch is repeated or truncated to the forget
     batch's size); a retain output of another spatial size is resized to the forget
-    target's; with a task ``data_range`` (reconstruction) the image is rescaled from the
-    retain item's range to the forget item's, so the SSIM data range stays meaningful.
+    target's; when the task's ``data_range`` is not ``None`` (reconstruction) the image is
+    rescaled from the retain item's range to the forget item's, so the SSIM data range stays
+    meaningful.
     """
     with torch.no_grad():
-        target = output_as_target(task, task.forward(frozen, retain_batch), retain_batch)
+        target = task.output_as_target(task.forward(frozen, retain_batch), retain_batch)
     forget_target = task.target(forget_batch)
     count = forget_target.shape[0]
     size = tuple(forget_target.shape[1:])
     target = _match_items(target, count, size)
-    data_range = getattr(task, "data_range", None)
-    if callable(data_range) and target.shape == forget_target.shape and target.is_floating_point():
-        retain_range = _match_items(data_range(retain_batch).reshape(-1), count, ())
-        ratio = data_range(forget_batch).reshape(-1) / retain_range.clamp_min(1e-30)
-        target = target * ratio.to(target.dtype).reshape(-1, *([1] * (target.dim() - 1)))
+    if target.shape == forget_target.shape and target.is_floating_point():
+        target = _rescaled(task, target, retain_batch, forget_batch)
     return target.detach()
+
+
+def _rescaled(
+    task: Task, target: torch.Tensor, retain_batch: Batch, forget_batch: Batch
+) -> torch.Tensor:
+    """``target`` rescaled item by item from the retain items' data range to the forget
+    items'; unchanged when the task has no data range (``data_range`` is ``None``)."""
+    retain_range = task.data_range(retain_batch)
+    if retain_range is None:
+        return target
+    count = target.shape[0]
+    retain_range = _match_items(retain_range.reshape(-1), count, ())
+    forget_range = task.data_range(forget_batch)
+    ratio = forget_range.reshape(-1) / retain_range.clamp_min(1e-30)
+    return target * ratio.to(target.dtype).reshape(-1, *([1] * (target.dim() - 1)))
 
 
 @register_strategy(
