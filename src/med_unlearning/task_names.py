@@ -7,7 +7,10 @@ module has no imports so the lowest layers (checkpoint I/O, parameter schemas) c
 
 from __future__ import annotations
 
-__all__ = ["TASKS"]
+__all__ = ["ID_COLUMNS", "TASKS"]
 
 #: Every task, in the study's order (reconstruction first).
 TASKS: tuple[str, ...] = ("recon", "segmentation")
+
+#: The column naming a task's items in its splits table (a volume, a subject).
+ID_COLUMNS: dict[str, str] = {"recon": "volume_id", "segmentation": "subject_id"}

@@ -14,6 +14,7 @@ import matplotlib
 from pydantic import Field, field_validator, model_validator
 
 from med_unlearning.params.base import StrictModel, register_section
+from med_unlearning.task_names import TASKS
 
 __all__ = [
     "AttackFeatureParams",
@@ -27,7 +28,8 @@ __all__ = [
     "VerdictParams",
 ]
 
-TaskName = Literal["recon", "segmentation"]
+#: A task name of :data:`med_unlearning.task_names.TASKS`.
+TaskName = Literal[TASKS]  # type: ignore[valid-type]
 
 
 class MetricRef(StrictModel):

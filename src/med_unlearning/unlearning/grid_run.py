@@ -34,6 +34,7 @@ from med_unlearning.params.recon import ReconParams
 from med_unlearning.params.runtime import RuntimeParams
 from med_unlearning.params.segmentation import SegmentationParams
 from med_unlearning.params.unlearning import TaskUnlearningParams, UnlearningParams
+from med_unlearning.task_names import ID_COLUMNS
 from med_unlearning.tasks.builders import task_for_checkpoint, unlearning_loaders
 from med_unlearning.training import LoopSettings, seed_everything
 from med_unlearning.tuning.selection import apply_selection, settings_source
@@ -48,7 +49,6 @@ __all__ = ["ID_COLUMNS", "GridRun", "carry_out", "prepare_grid_run", "typed_unle
 logger = logging.getLogger(__name__)
 
 #: The id column of each task's metadata and splits tables.
-ID_COLUMNS = {"recon": "volume_id", "segmentation": "subject_id"}
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,16 @@ model: :func:`~med_unlearning.unlearning.engine.run_unlearning` fills the result
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from pydantic import BaseModel
 
 from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
+from med_unlearning.jsonable import jsonable
 from med_unlearning.training import LoopSettings
 from med_unlearning.unlearning.planning import UnlearningPlan
 from med_unlearning.unlearning.registry import StrategySpec
@@ -37,23 +36,6 @@ __all__ = [
 
 #: Identifies the erasure-request record format (bump when its keys change).
 RECORD_SCHEMA = "med_unlearning.erasure_request/1"
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with numpy/torch scalars, tuples and sets made JSON-friendly (NaN → None)."""
-    if isinstance(value, Mapping):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(item) for item in value]
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 def final_row(history: pd.DataFrame) -> dict[str, Any]:

@@ -43,9 +43,9 @@ from med_unlearning.reporting.figures import figure_to_png
 from med_unlearning.reporting.render import render_report
 from med_unlearning.reporting.report import build_report_context, study_protocol
 from med_unlearning.reporting.study_figures import figure_entries, study_figures
+from med_unlearning.task_names import ID_COLUMNS
 
 #: The id column of each task's splits table.
-_ID_COLUMNS = {"recon": "volume_id", "segmentation": "subject_id"}
 
 __all__ = [
     "TRAINED_MODELS",
@@ -83,7 +83,7 @@ def make_pair_check_node(task: str) -> Callable[..., dict[str, Any]]:
         if original is None or oracle is None:
             return {"task": task, "checked": False, **current}
         record = check_pair_with_split(
-            task, original, oracle, splits, _ID_COLUMNS[task], check_roles=bool(check_splits)
+            task, original, oracle, splits, ID_COLUMNS[task], check_roles=bool(check_splits)
         )
         logger.info("evaluation: %s original and oracle belong together: %s", task, record)
         return {**record, "checked": True}

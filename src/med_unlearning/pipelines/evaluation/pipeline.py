@@ -37,11 +37,11 @@ from med_unlearning.pipelines.evaluation.nodes import (
     study_tables,
     write_report,
 )
+from med_unlearning.task_names import TASKS
 from med_unlearning.unlearning.grid import study_runs
 
 __all__ = ["TASKS", "create_pipeline", "evaluated_models"]
 
-TASKS = ("recon", "segmentation")
 
 
 def evaluated_models(task: str) -> dict[str, tuple[str, str | None]]:
