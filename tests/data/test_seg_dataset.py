@@ -11,13 +11,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from med_unlearning.data.labels import IGNORE_INDEX, LabelValueError, get_label_mapping
+from med_unlearning.data.samples import SegmentationSample
 from med_unlearning.data.seg_dataset import (
     MissingModalityError,
     PatchDataset,
     SegmentationDataError,
     load_subjects,
 )
-from med_unlearning.data.samples import SegmentationSample
 from med_unlearning.io.nifti import NiftiGridError
 
 SHAPE = (20, 18, 8)
