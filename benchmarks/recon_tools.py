@@ -106,6 +106,7 @@ def bare_recon_training(
     ``validate``) the same per-epoch validation pass and plateau scheduler step as the
     project's recon training, so both sides time the same work.
     """
+    from med_unlearning.data.samples import ReconSample
     from med_unlearning.device import autocast_dtype, resolve_device
     from med_unlearning.tasks.recon import evaluate_reconstructions, reconstruct_volumes
 
@@ -141,13 +142,15 @@ def bare_recon_training(
     amp = autocast_dtype(runtime.precision, device)
     non_blocking = device.type == "cuda"
 
-    def to_device(batch: dict[str, Any]) -> dict[str, Any]:
-        return {
-            key: value.to(device, non_blocking=non_blocking)
-            if isinstance(value, torch.Tensor)
-            else value
-            for key, value in batch.items()
-        }
+    def to_device(batch: ReconSample) -> ReconSample:
+        return ReconSample(
+            *(
+                value.to(device, non_blocking=non_blocking)
+                if isinstance(value, torch.Tensor)
+                else value
+                for value in batch
+            )
+        )
 
     epochs_out = []
     for _ in range(epochs):
@@ -166,7 +169,7 @@ def bare_recon_training(
             if training.grad_clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), training.grad_clip_norm)
             optimizer.step()
-            items += len(batch["ids"])
+            items += len(batch.ids)
             if (
                 training.max_steps_per_epoch
                 and items >= training.max_steps_per_epoch * training.batch_size

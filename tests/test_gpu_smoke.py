@@ -28,6 +28,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from med_unlearning.data.samples import SegmentationSample
 from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
 from med_unlearning.training import LoopSettings, train
 
@@ -107,12 +108,12 @@ def _segmentation_task(device: str) -> tuple[Any, list[Any], list[Any]]:
     task = SegmentationTask.from_params(params, RuntimeParams(device=device))
     generator = torch.Generator().manual_seed(0)
 
-    def batch(subject: str) -> dict[str, Any]:
-        return {
-            "image": torch.randn((2, 1, 32, 32, 8), generator=generator),
-            "label": torch.randint(0, task.num_classes, (2, 32, 32, 8), generator=generator),
-            "ids": [subject, subject],
-        }
+    def batch(subject: str) -> SegmentationSample:
+        return SegmentationSample(
+            image=torch.randn((2, 1, 32, 32, 8), generator=generator),
+            label=torch.randint(0, task.num_classes, (2, 32, 32, 8), generator=generator),
+            ids=(subject, subject),
+        )
 
     return task, [batch("forget_1")], [batch("retain_1"), batch("retain_2")]
 

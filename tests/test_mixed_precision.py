@@ -45,10 +45,10 @@ def test_recon_criterion_under_bf16_autocast_equals_float32(recon_case) -> None:
     reference = task.criterion(output, task.target(batch), batch, reduction="none")
     with bf16_autocast():
         mixed = task.criterion(output, task.target(batch), batch, reduction="none")
-        ssim = slice_ssim(output, task.target(batch), batch["max_value"])
+        ssim = slice_ssim(output, task.target(batch), batch.max_value)
     assert mixed.dtype == torch.float32
     assert torch.allclose(mixed, reference, rtol=0, atol=TOLERANCE), (mixed, reference)
-    reference_ssim = slice_ssim(output, task.target(batch), batch["max_value"])
+    reference_ssim = slice_ssim(output, task.target(batch), batch.max_value)
     assert torch.allclose(ssim, reference_ssim, rtol=0, atol=TOLERANCE)
 
 

@@ -146,10 +146,10 @@ def test_zero_padded_columns_are_never_sampled() -> None:
     )
     for seed_mode in ("per_volume", "random"):
         item = FastMRISliceDataset({name: volume}, ReconSliceTransform(undersampler, seed_mode))[0]
-        columns = item["mask"].reshape(-1)
+        columns = item.mask.reshape(-1)
         assert not columns[:start].any() and not columns[end:].any()
         assert columns[start:end].sum() > acquired / 8
-        assert item["masked_kspace"][..., :start, :].abs().sum() == 0
+        assert item.masked_kspace[..., :start, :].abs().sum() == 0
     # files without padding (the sample data, headerless files) keep every column
     params = FastMRISampleParams.model_validate({"image_size": [32, 32], "num_coils": 2})
     sample = generate_fastmri_volume(plan_fastmri_sample(params, 0)[0], params)

@@ -8,8 +8,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from med_unlearning.data.labels import IGNORE_INDEX, LabelValueError, get_label_mapping
+from med_unlearning.data.samples import SegmentationSample
 from med_unlearning.data.seg_dataset import (
     MissingModalityError,
     PatchDataset,
@@ -154,20 +156,33 @@ def test_patches_have_the_right_shapes_types_and_ids(subjects: list) -> None:
     assert len(dataset) == 6
     torch.manual_seed(0)
     items = [dataset[i] for i in range(len(dataset))]
-    assert [item["ids"] for item in items] == ["1", "4"] * 3
+    assert [item.ids for item in items] == ["1", "4"] * 3
     for item in items:
-        assert item["image"].shape == (1, 8, 8, 4) and item["image"].dtype == torch.float32
-        assert item["label"].shape == (8, 8, 4) and item["label"].dtype == torch.int64
-        assert set(item["label"].unique().tolist()) <= set(range(9)) | {IGNORE_INDEX}
-    assert not all(torch.equal(items[0]["image"], other["image"]) for other in items[2::2])
+        assert item.image.shape == (1, 8, 8, 4) and item.image.dtype == torch.float32
+        assert item.label.shape == (8, 8, 4) and item.label.dtype == torch.int64
+        assert set(item.label.unique().tolist()) <= set(range(9)) | {IGNORE_INDEX}
+    assert not all(torch.equal(items[0].image, other.image) for other in items[2::2])
+
+
+def test_a_loader_batch_is_a_segmentation_sample_with_the_documented_shapes(
+    subjects: list,
+) -> None:
+    dataset = PatchDataset(subjects, (8, 8, 4), samples_per_subject=2)
+    assert isinstance(dataset[0], SegmentationSample)
+    batch = next(iter(DataLoader(dataset, batch_size=3, shuffle=False)))
+    assert type(batch) is SegmentationSample
+    assert batch._fields == ("image", "label", "ids")
+    assert batch.image.shape == (3, 1, 8, 8, 4) and batch.image.dtype == torch.float32
+    assert batch.label.shape == (3, 8, 8, 4) and batch.label.dtype == torch.int64
+    assert batch.ids == ("1", "4", "1")
 
 
 def test_patches_are_reproducible_from_the_torch_seed(subjects: list) -> None:
     dataset = PatchDataset(subjects, (8, 8, 4), samples_per_subject=2)
     torch.manual_seed(5)
-    first = [dataset[i]["image"] for i in range(4)]
+    first = [dataset[i].image for i in range(4)]
     torch.manual_seed(5)
-    second = [dataset[i]["image"] for i in range(4)]
+    second = [dataset[i].image for i in range(4)]
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
 
 
@@ -175,11 +190,11 @@ def test_positive_patches_are_centred_on_labels_and_small_volumes_padded(subject
     dataset = PatchDataset(subjects, (4, 4, 2), samples_per_subject=10, pos_fraction=1.0)
     torch.manual_seed(0)
     for index in range(len(dataset)):
-        label = dataset[index]["label"]
+        label = dataset[index].label
         assert label[2, 2, 1] != 0  # the patch centre is a labelled voxel
     big = PatchDataset(subjects, (32, 32, 10), samples_per_subject=1)
     item = big[0]
-    assert item["image"].shape == (1, 32, 32, 10) and item["label"].shape == (32, 32, 10)
+    assert item.image.shape == (1, 32, 32, 10) and item.label.shape == (32, 32, 10)
 
 
 def test_patch_dataset_rejects_bad_input(subjects: list) -> None:

@@ -96,7 +96,7 @@ def test_loss_is_finite_without_max_and_uses_the_reconstruction_max() -> None:
     model = task.build_model()
     with_max = _batch({"v": tiny_volume(with_max=True)})
     without_max = _batch({"v": tiny_volume(with_max=False)})
-    torch.testing.assert_close(with_max["max_value"], without_max["max_value"])
+    torch.testing.assert_close(with_max.max_value, without_max.max_value)
     loss = task.loss(model, without_max)
     assert torch.isfinite(loss)
     torch.testing.assert_close(loss, task.loss(model, with_max))
@@ -109,7 +109,7 @@ def test_criterion_is_one_minus_ssim_plus_weighted_l1() -> None:
     output = target + 1e-5 * torch.randn(target.shape, generator=torch.Generator().manual_seed(0))
     per_slice = task.criterion(output, target, batch, reduction="none")
     for index in range(3):
-        peak = float(batch["max_value"][index])
+        peak = float(batch.max_value[index])
         ssim = structural_similarity(
             target[index].double().numpy(), output[index].double().numpy(), data_range=peak
         )
@@ -128,7 +128,7 @@ def test_noisy_target_has_the_requested_raw_scale_and_is_reproducible() -> None:
     assert float((first - task.target(batch)).std()) == pytest.approx(1e-5, rel=0.1)
     relative = task.noisy_target(batch, 0.1 * task.data_range(batch)[:, None, None])
     assert float((relative - task.target(batch)).std()) == pytest.approx(
-        0.1 * float(batch["max_value"].mean()), rel=0.15
+        0.1 * float(batch.max_value.mean()), rel=0.15
     )
 
 
@@ -153,7 +153,7 @@ def test_with_inputs_replaces_the_network_input(task_and_model) -> None:
     changed = task.with_inputs(batch, torch.ones_like(inputs))
     assert changed is not batch and torch.equal(task.inputs(batch), inputs)
     if task.architecture == "varnet":
-        unsampled = ~batch["mask"].expand_as(inputs)
+        unsampled = ~batch.mask.expand_as(inputs)
         assert float(task.inputs(changed)[unsampled].abs().sum()) == 0.0
     else:
         assert torch.equal(task.inputs(changed), torch.ones_like(inputs))
@@ -234,13 +234,13 @@ def test_recon_loader_orders_and_masks_by_purpose() -> None:
     volumes = {f"v{index}": tiny_volume(index) for index in range(2)}
     undersampler = KspaceUndersampler(**MASK)
     evaluation = recon_loader(volumes, ["v1", "v0"], undersampler, batch_size=2)
-    ids = [item for batch in evaluation for item in batch["ids"]]
+    ids = [item for batch in evaluation for item in batch.ids]
     assert ids == [f"v{v}:slice {s}" for v in (0, 1) for s in range(3)]
-    first = [batch["mask"] for batch in evaluation]
-    assert all(torch.equal(a, b) for a, b in zip(first, [batch["mask"] for batch in evaluation]))
+    first = [batch.mask for batch in evaluation]
+    assert all(torch.equal(a, b) for a, b in zip(first, [batch.mask for batch in evaluation]))
     training = recon_loader(volumes, ["v0", "v1"], undersampler, batch_size=2, training=True, seed=1)
     torch.manual_seed(0)
-    order = [item for batch in training for item in batch["ids"]]
+    order = [item for batch in training for item in batch.ids]
     assert sorted(order) == sorted(ids) and order != ids
     metadata = CheckpointMetadata(task="recon", architecture="varnet", architecture_params={}, data_manifest=[])
     with pytest.raises(ValueError, match="records no mask"):
@@ -258,8 +258,8 @@ def test_oversampled_kspace_output_is_centre_cropped_to_the_reconstruction(task_
     )
     batch = _batch({"v": cropped})
     output = task.forward(model, batch)
-    assert batch["masked_kspace"].shape[-3:-1] == (48, 48)
-    assert output.shape == batch["target"].shape == (3, 32, 32)
+    assert batch.masked_kspace.shape[-3:-1] == (48, 48)
+    assert output.shape == batch.target.shape == (3, 32, 32)
     if task.architecture == "varnet":  # untrained VarNet: its full image, centre-cropped
-        full_image = model(batch["masked_kspace"], batch["mask"])
+        full_image = model(batch.masked_kspace, batch.mask)
         torch.testing.assert_close(output, full_image[:, 8:40, 8:40])

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from med_unlearning.data.labels import IGNORE_INDEX, get_label_mapping
+from med_unlearning.data.samples import SegmentationSample
 from med_unlearning.data.seg_dataset import load_subjects
 from med_unlearning.io.checkpoint import CheckpointMetadata, ModelCheckpoint
 from med_unlearning.io.nifti import read_nifti, write_nifti
@@ -66,12 +67,12 @@ def subjects() -> dict:
     return load_subjects(partitions, ["1", "4", "070"], ["T1"], get_label_mapping("evaluation_8"))
 
 
-def _batch(seed: int = 0, classes: int = 9) -> dict:
+def _batch(seed: int = 0, classes: int = 9) -> SegmentationSample:
     generator = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, classes, (2, 8, 8, 4), generator=generator)
     labels[0, :2] = IGNORE_INDEX
     image = torch.randn(2, 1, 8, 8, 4, generator=generator)
-    return {"image": image, "label": labels, "ids": ["a", "b"]}
+    return SegmentationSample(image=image, label=labels, ids=("a", "b"))
 
 
 def test_from_params_derives_channels_classes_and_medicalnet_shortcut() -> None:
@@ -97,7 +98,7 @@ def test_cross_entropy_ignores_ignored_voxels_and_reduces_per_item() -> None:
     per_item = task.criterion(logits, task.target(batch), batch, reduction="none")
     assert per_item.shape == (2,)
     expected = [
-        F.cross_entropy(logits[i : i + 1], batch["label"][i : i + 1], ignore_index=IGNORE_INDEX)
+        F.cross_entropy(logits[i : i + 1], batch.label[i : i + 1], ignore_index=IGNORE_INDEX)
         for i in range(2)
     ]
     torch.testing.assert_close(per_item, torch.stack(expected))
@@ -112,7 +113,7 @@ def test_soft_targets_match_hard_ones_when_one_hot_and_dice_ce_adds_a_term() -> 
     batch = _batch(1)
     logits = torch.randn(2, 9, 8, 8, 4)
     hard = task.criterion(logits, task.target(batch), batch)
-    one_hot = F.one_hot(batch["label"].clamp(max=8), 9).movedim(-1, 1).float()
+    one_hot = F.one_hot(batch.label.clamp(max=8), 9).movedim(-1, 1).float()
     torch.testing.assert_close(task.criterion(logits, one_hot, batch), hard)
     dice_ce = make_task(training={**TINY["training"], "loss": "dice_ce"})
     assert dice_ce.criterion(logits, task.target(batch), batch) > hard
@@ -150,8 +151,8 @@ def test_encode_decode_equals_forward_and_parts_cover_the_network() -> None:
     names = {id(p) for p in [*parts.encoder_parameters(), *parts.decoder_parameters()]}
     assert names == {id(p) for p in model.parameters()}
     assert [module for module in parts.decoder] == [model.conv_seg]
-    replaced = task.with_inputs(batch, torch.zeros_like(batch["image"]))
-    assert not task.inputs(replaced).any() and replaced["label"] is batch["label"]
+    replaced = task.with_inputs(batch, torch.zeros_like(batch.image))
+    assert not task.inputs(replaced).any() and replaced.label is batch.label
 
 
 def test_optimizer_gives_the_head_a_larger_learning_rate() -> None:

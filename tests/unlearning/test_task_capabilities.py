@@ -13,6 +13,7 @@ import torch
 from tiny_task import TinyTask
 
 import med_unlearning.unlearning as unlearning
+from med_unlearning.data.samples import SegmentationSample
 from med_unlearning.tasks.base import Task
 from med_unlearning.tasks.recon.task import ReconTask
 from med_unlearning.tasks.segmentation.task import SegmentationTask
@@ -54,5 +55,5 @@ def test_every_task_implements_both(task_class: type) -> None:
 
 
 def test_segmentation_has_no_data_range() -> None:
-    batch = {"image": torch.zeros(1, 1, 2, 2, 2), "label": torch.zeros(1, 2, 2, 2)}
+    batch = SegmentationSample(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 2, 2, 2), ("a",))
     assert SegmentationTask.data_range(object.__new__(SegmentationTask), batch) is None

@@ -3,19 +3,9 @@
 :class:`FastMRISliceDataset` indexes the slices of a set of volumes (read lazily: one slice
 is read from its file per item, unless ``cache=True`` keeps the volumes in memory) and hands
 each slice to a transform. :class:`ReconSliceTransform` turns a slice into the sample the
-reconstruction task consumes (:data:`SAMPLE_KEYS`):
-
-- ``masked_kspace`` ``[coils, H, W, 2]`` float32 — undersampled k-space, raw scale,
-  real/imaginary last (MONAI's layout; single-coil data gets a coil axis of 1);
-- ``mask`` ``[1, 1, W, 1]`` bool — sampled columns;
-- ``zero_filled`` ``[h, w]`` float32 — RSS of the zero-filled coil images, centre-cropped to
-  the target size (the U-Net's input and the zero-filled baseline);
-- ``target`` ``[h, w]`` float32 — the file's RSS/ESC reconstruction slice (zeros when the
-  file has none, with ``has_target`` False);
-- ``max_value`` float32 — the volume's max (attribute ``max``; without it the maximum of
-  the volume's reconstruction; without that the slice target's max), the study's SSIM data
-  range and PSNR peak; never 0 or NaN;
-- ``ids`` (``"<volume>:slice <i>"``), ``volume_id``, ``slice_index``.
+reconstruction task consumes, a :class:`~med_unlearning.data.samples.ReconSample` (its
+fields: undersampled k-space, mask, zero-filled image, target, volume max and the item's
+names, with their shapes and dtypes documented there).
 
 Values stay at the file's raw scale (fastMRI: ~1e-4); the networks normalise internally
 (see :mod:`med_unlearning.models.recon`).
@@ -52,10 +42,10 @@ import torch
 from torch.utils.data import Dataset
 
 from med_unlearning.data.masks import KspaceUndersampler, seed_for_volume, training_seed
+from med_unlearning.data.samples import ReconSample
 from med_unlearning.io.fastmri import FastMRIFormatError, FastMRIVolume, volume_max
 
 __all__ = [
-    "SAMPLE_KEYS",
     "FastMRISliceDataset",
     "acquired_columns",
     "ReconDataError",
@@ -67,19 +57,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Keys of every sample produced by :class:`ReconSliceTransform`.
-SAMPLE_KEYS = (
-    "masked_kspace",
-    "mask",
-    "zero_filled",
-    "target",
-    "has_target",
-    "max_value",
-    "ids",
-    "volume_id",
-    "slice_index",
-)
 
 #: fastMRI's name for a submitted reconstruction inside its HDF5 file.
 RECONSTRUCTION_KEY = "reconstruction"
@@ -205,8 +182,8 @@ class ReconSliceTransform:
         max_value: float,
         crop_size: tuple[int, int],
         acquired: tuple[int, int] | None = None,
-    ) -> dict[str, Any]:
-        """Build the sample (see :data:`SAMPLE_KEYS`) for one slice.
+    ) -> ReconSample:
+        """Build the sample (:class:`~med_unlearning.data.samples.ReconSample`) for one slice.
 
         ``acquired``: the measured columns ``[start, end)`` (:func:`acquired_columns`);
         columns outside are unsampled in the mask (``None`` = all columns measured).
@@ -226,17 +203,17 @@ class ReconSliceTransform:
             peak = float(target_image.max()) if has_target else 0.0
         if not math.isfinite(peak) or peak <= 0:
             peak = 1.0  # an all-zero slice: any positive range gives a finite SSIM of 1
-        return {
-            "masked_kspace": undersampled.masked_kspace,
-            "mask": undersampled.mask,
-            "zero_filled": torch.from_numpy(np.ascontiguousarray(zero_filled, dtype=np.float32)),
-            "target": torch.from_numpy(np.ascontiguousarray(target_image)),
-            "has_target": torch.tensor(has_target),
-            "max_value": torch.tensor(peak, dtype=torch.float32),
-            "ids": f"{volume_id}:slice {slice_index}",
-            "volume_id": volume_id,
-            "slice_index": torch.tensor(slice_index, dtype=torch.long),
-        }
+        return ReconSample(
+            masked_kspace=undersampled.masked_kspace,
+            mask=undersampled.mask,
+            zero_filled=torch.from_numpy(np.ascontiguousarray(zero_filled, dtype=np.float32)),
+            target=torch.from_numpy(np.ascontiguousarray(target_image)),
+            has_target=torch.tensor(has_target),
+            max_value=torch.tensor(peak, dtype=torch.float32),
+            ids=f"{volume_id}:slice {slice_index}",
+            volume_id=volume_id,
+            slice_index=torch.tensor(slice_index, dtype=torch.long),
+        )
 
 
 def _without_padding(undersampled: Any, start: int, end: int) -> Any:
@@ -329,7 +306,7 @@ class FastMRISliceDataset(Dataset):
         recon = volume.reconstruction
         return volume.kspace[index], None if recon is None else recon[index]
 
-    def __getitem__(self, position: int) -> dict[str, Any]:
+    def __getitem__(self, position: int) -> ReconSample:
         volume_id, index = self.items[position]
         kspace, target = self._read_slice(volume_id, index)
         return self.transform(

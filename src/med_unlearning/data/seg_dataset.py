@@ -45,6 +45,7 @@ from med_unlearning.data.metadata import (
     MRBrainsSubjectFiles,
     group_mrbrains_partitions,
 )
+from med_unlearning.data.samples import SegmentationSample
 from med_unlearning.io.nifti import check_same_grid, read_nifti_array
 
 __all__ = [
@@ -326,8 +327,9 @@ class PatchDataset(Dataset):
     DataLoader seeds per worker — so patches are reproducible for a seed and differ between
     workers.
 
-    Items are ``{"image": float32 [C, *patch], "label": int64 [*patch], "ids": subject_id}``;
-    ignored voxels carry :data:`~med_unlearning.data.labels.IGNORE_INDEX`.
+    Items are :class:`~med_unlearning.data.samples.SegmentationSample` s (``image`` float32
+    ``[C, *patch]``, ``label`` int64 ``[*patch]``, ``ids`` the subject id); ignored voxels
+    carry :data:`~med_unlearning.data.labels.IGNORE_INDEX`.
     """
 
     def __init__(
@@ -383,17 +385,15 @@ class PatchDataset(Dataset):
     def __len__(self) -> int:
         return len(self._items) * self.samples_per_subject
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> SegmentationSample:
         item = self._items[index % len(self._items)]
         seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
         self._crop.set_random_state(seed=seed)
         patch = self._crop(dict(item))[0]
         label = torch.as_tensor(_plain(patch["label"]))[0].long()
-        return {
-            "image": torch.as_tensor(_plain(patch["image"])).float(),
-            "label": label,
-            "ids": item["ids"],
-        }
+        return SegmentationSample(
+            image=torch.as_tensor(_plain(patch["image"])).float(), label=label, ids=item["ids"]
+        )
 
     def __repr__(self) -> str:
         return (

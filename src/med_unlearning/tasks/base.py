@@ -7,9 +7,10 @@ to a model only through a task, so the same strategy code runs on both tasks.
 
 Conventions shared by every task:
 
-- A **batch** is a mapping of tensors (plus an ``"ids"`` list naming the items, which the
-  training loop uses in error messages). Its keys are task-specific; code outside the task
-  only reads it through the task's methods.
+- A **batch** is a collated typed sample (:mod:`med_unlearning.data.samples`: a named tuple
+  of tensors plus an ``ids`` field naming the items, which the training loop uses in error
+  messages). Its fields are task-specific; code outside the task only reads it through the
+  task's methods (and :func:`~med_unlearning.training.batches.batch_ids`).
 - :meth:`Task.forward` returns the model's prediction in the *target's space* (recon: the
   image at the data's raw scale; segmentation: class logits).
 - :meth:`Task.criterion` scores any output against any target (the batch's own, a noisy one,
@@ -30,7 +31,7 @@ Conventions shared by every task:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -50,8 +51,9 @@ __all__ = [
     "soft_target",
 ]
 
-#: A batch as the loaders of a task yield it (tensors on the device, plus ``ids``).
-Batch = Mapping[str, Any]
+#: A batch as the loaders of a task yield it (a collated ``ReconSample`` or
+#: ``SegmentationSample``: tensors on the device, plus ``ids``; test tasks may use dicts).
+Batch = Any
 
 #: What the encoder hands the decoder; see :meth:`Task.encode`.
 Features = tuple[torch.Tensor, ...]

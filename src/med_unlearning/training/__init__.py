@@ -5,9 +5,10 @@ the loop handles the device, mixed precision on CUDA, gradient clipping, the sch
 progress (epoch, loss, ETA) on the terminal and in the log, per-epoch timing split into
 waiting for data and computing, and a clear error when the loss stops being finite.
 
-Batches are whatever the loader yields; tensors anywhere inside (dicts, lists, tuples) are
-moved to the device. A batch that is a mapping with an ``"ids"`` entry (e.g.
-``["vol_003:slice 4"]``) is named by those ids in error messages.
+Batches are whatever the loader yields; tensors anywhere inside (typed samples, dicts, lists,
+tuples) are moved to the device. A batch with ``ids`` (a typed sample's field, e.g.
+``("vol_003:slice 4",)``, or a mapping's ``"ids"`` entry) is named by those ids in error
+messages.
 
 Launched by ``torchrun`` with several processes, the same loop trains with DDP (see
 :func:`train` and :mod:`med_unlearning.distributed`); in a single process it is unchanged.

@@ -1,8 +1,9 @@
 """What the loop does with a batch it does not otherwise understand.
 
-Batches are whatever a loader yields; these helpers move every tensor inside one to the
-device, name its items for error messages (its ``"ids"`` entries) and count its items for
-the history, without knowing the task that built it.
+Batches are whatever a loader yields (the project's tasks yield the typed samples of
+:mod:`med_unlearning.data.samples`; tests also use plain dicts); these helpers move every
+tensor inside one to the device, name its items for error messages (its ``ids``) and count
+its items for the history, without knowing the task that built it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Batch", "count_items", "describe_batch", "move_to_device"]
+__all__ = ["Batch", "batch_ids", "count_items", "describe_batch", "move_to_device"]
 
 #: Whatever a loader yields (a tensor, a mapping, a list or tuple of them, nested).
 Batch = Any
@@ -31,10 +32,22 @@ def move_to_device(batch: Batch, device: torch.device, non_blocking: bool = True
     return batch
 
 
+def batch_ids(batch: Batch) -> Any:
+    """The ``ids`` of a batch: a named tuple's ``ids`` field or a mapping's ``"ids"`` entry.
+
+    ``None`` when the batch has neither (or its ids are ``None``).
+    """
+    if isinstance(batch, tuple) and "ids" in getattr(batch, "_fields", ()):
+        return batch.ids
+    if isinstance(batch, Mapping):
+        return batch.get("ids")
+    return None
+
+
 def describe_batch(batch: Batch) -> str:
     """Name the items of a batch for error messages (its ``ids`` entries when present)."""
-    if isinstance(batch, Mapping) and "ids" in batch:
-        ids = batch["ids"]
+    ids = batch_ids(batch)
+    if ids is not None:
         return ", ".join(str(item) for item in (ids if isinstance(ids, Sequence) else [ids]))
     if isinstance(batch, (list, tuple)):
         parts = [describe_batch(part) for part in batch]
@@ -45,8 +58,9 @@ def describe_batch(batch: Batch) -> str:
 
 def count_items(batch: Batch) -> int:
     """How many items a batch holds (its ids, else the first tensor's leading dimension)."""
-    if isinstance(batch, Mapping) and "ids" in batch:
-        return len(batch["ids"])
+    ids = batch_ids(batch)
+    if ids is not None:
+        return len(ids)
     if isinstance(batch, torch.Tensor):
         return int(batch.shape[0])
     if isinstance(batch, Mapping):

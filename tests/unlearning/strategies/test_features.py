@@ -12,6 +12,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
+from med_unlearning.data.samples import SegmentationSample
 from med_unlearning.unlearning.registry import get_strategy
 from med_unlearning.unlearning.strategies._features import (
     FeatureStatistics,
@@ -273,12 +274,12 @@ def _segmentation_run(make_run: Callable[..., Any]) -> Any:
     model = task.build_model()
     generator = torch.Generator().manual_seed(0)
 
-    def batch(prefix: str) -> dict[str, Any]:
-        return {
-            "image": torch.randn(2, 1, 16, 16, 16, generator=generator),
-            "label": torch.randint(0, 4, (2, 16, 16, 16), generator=generator),
-            "ids": [f"{prefix}_0", f"{prefix}_1"],
-        }
+    def batch(prefix: str) -> SegmentationSample:
+        return SegmentationSample(
+            image=torch.randn(2, 1, 16, 16, 16, generator=generator),
+            label=torch.randint(0, 4, (2, 16, 16, 16), generator=generator),
+            ids=(f"{prefix}_0", f"{prefix}_1"),
+        )
 
     return make_run(task=task, model=model, forget=[batch("f")], retain=[batch("r")], epochs=2)
 

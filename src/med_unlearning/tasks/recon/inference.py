@@ -81,18 +81,18 @@ def reconstruct_volumes(
             batch = move_to_device(batch, device)
             output = task.forward(model, batch)
             losses = task.criterion(output, task.target(batch), batch, reduction="none")
-            for row, volume_id in enumerate(batch["volume_id"]):
+            for row, volume_id in enumerate(batch.volume_id):
                 record = parts.setdefault(
                     volume_id,
-                    {"slices": {}, "max_value": float(batch["max_value"][row]), "has_target": True},
+                    {"slices": {}, "max_value": float(batch.max_value[row]), "has_target": True},
                 )
-                record["slices"][int(batch["slice_index"][row])] = (
+                record["slices"][int(batch.slice_index[row])] = (
                     output[row].float().cpu().numpy(),
-                    batch["target"][row].float().cpu().numpy(),
-                    batch["zero_filled"][row].float().cpu().numpy(),
+                    batch.target[row].float().cpu().numpy(),
+                    batch.zero_filled[row].float().cpu().numpy(),
                     float(losses[row]),
                 )
-                record["has_target"] &= bool(batch["has_target"][row])
+                record["has_target"] &= bool(batch.has_target[row])
     model.train(was_training)
     results = {}
     for volume_id in sorted(parts):

@@ -2,7 +2,7 @@
 
 :class:`ReconTask` implements :class:`~med_unlearning.tasks.base.Task` for batches made by
 :class:`~med_unlearning.data.recon_dataset.ReconSliceTransform`. Everything stays at the
-data's **raw scale** (fastMRI files: images ~1e-4): outputs, targets, ``batch["max_value"]``
+data's **raw scale** (fastMRI files: images ~1e-4): outputs, targets, ``batch.max_value``
 (the volume's max, the SSIM data range and PSNR peak) and the noise of
 :meth:`ReconTask.noisy_target`. The study's NL noise scale λ = 1e-5 is given on that scale;
 a strategy wanting noise *relative* to the image multiplies by :meth:`ReconTask.data_range`.
@@ -31,8 +31,8 @@ from med_unlearning.tasks.base import Batch, Features, ModelParts, rebuild_model
 
 __all__ = ["ReconLoss", "ReconTask"]
 
-#: The k-space input key (VarNet) and the image input key (U-Net) of a batch.
-_INPUT_KEYS = {"kspace": "masked_kspace", "image": "zero_filled"}
+#: The k-space input field (VarNet) and the image input field (U-Net) of a ReconSample.
+_INPUT_FIELDS = {"kspace": "masked_kspace", "image": "zero_filled"}
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,8 @@ class ReconTask:
         loss: the loss settings.
         encoder_cascades: VarNet cascades in the "encoder" part (``None`` = half).
 
-    Batches are dicts with the keys of :data:`med_unlearning.data.recon_dataset.SAMPLE_KEYS`
-    (batched: ``target`` ``[B, h, w]``, ``max_value`` ``[B]``, ...).
+    Batches are collated :class:`~med_unlearning.data.samples.ReconSample` s (batched:
+    ``target`` ``[B, h, w]``, ``max_value`` ``[B]``, ...).
     """
 
     name = "recon"
@@ -121,11 +121,11 @@ class ReconTask:
         """The network of ``checkpoint`` (see :func:`~med_unlearning.tasks.base.rebuild_model`)."""
         return rebuild_model(self, checkpoint)
 
-    def _input_key(self, model: nn.Module | None = None) -> str:
+    def _input_field(self, model: nn.Module | None = None) -> str:
         kind = getattr(model, "input_kind", None) if model is not None else None
         if kind is None:
             kind = "kspace" if self.architecture == "varnet" else "image"
-        return _INPUT_KEYS[kind]
+        return _INPUT_FIELDS[kind]
 
     def forward(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """The reconstruction ``[B, h, w]`` at raw scale, cropped to the target's size."""
@@ -135,11 +135,11 @@ class ReconTask:
 
     def target(self, batch: Batch) -> torch.Tensor:
         """The fully sampled image ``[B, h, w]`` (raw scale)."""
-        return batch["target"]
+        return batch.target
 
     def data_range(self, batch: Batch) -> torch.Tensor:
         """Each slice's volume max ``[B]`` (raw scale): SSIM data range, PSNR peak."""
-        return batch["max_value"]
+        return batch.max_value
 
     def output_as_target(self, output: torch.Tensor, batch: Batch) -> torch.Tensor:
         """A reconstruction is already an image target: ``output`` detached."""
@@ -155,7 +155,7 @@ class ReconTask:
     ) -> torch.Tensor:
         """J = (1 − SSIM) + l1_weight · mean |output − target|, per slice.
 
-        The SSIM's data range is the slice's volume max (``batch["max_value"]``).
+        The SSIM's data range is the slice's volume max (``batch.max_value``).
         Computed in float32 with autocast off (:func:`~med_unlearning.device.full_precision`),
         so a bf16/fp16 forward pass still gets the float32 objective.
         """
@@ -206,31 +206,31 @@ class ReconTask:
     def encode(self, model: nn.Module, batch: Batch) -> Features:
         """VarNet: (intermediate k-space, sensitivity maps); U-Net: the five skip tensors."""
         if getattr(model, "input_kind", None) == "kspace":
-            return tuple(model.encode(batch["masked_kspace"], batch["mask"], self.encoder_cascades))
-        return tuple(model.encode(batch["zero_filled"]))
+            return tuple(model.encode(batch.masked_kspace, batch.mask, self.encoder_cascades))
+        return tuple(model.encode(batch.zero_filled))
 
     def decode(self, model: nn.Module, features: Features, batch: Batch) -> torch.Tensor:
         """The decoder part, cropped to the target's size."""
         if getattr(model, "input_kind", None) == "kspace":
             image = model.decode(
-                features, batch["masked_kspace"], batch["mask"], self.encoder_cascades
+                features, batch.masked_kspace, batch.mask, self.encoder_cascades
             )
         else:
-            image = model.decode(features, batch["zero_filled"])
-        return center_crop(image, tuple(batch["target"].shape[-2:]))
+            image = model.decode(features, batch.zero_filled)
+        return center_crop(image, tuple(batch.target.shape[-2:]))
 
     # -- inputs -----------------------------------------------------------------------------
 
     def inputs(self, batch: Batch) -> torch.Tensor:
         """VarNet: the masked k-space ``[B, coils, H, W, 2]``; U-Net: the zero-filled image."""
-        return batch[self._input_key()]
+        return getattr(batch, self._input_field())
 
     def with_inputs(self, batch: Batch, inputs: torch.Tensor) -> Batch:
         """A shallow copy of ``batch`` with its network input replaced.
 
         For VarNet the new k-space is re-masked, so unsampled columns stay zero.
         """
-        key = self._input_key()
-        if key == "masked_kspace":
-            inputs = inputs * batch["mask"].to(inputs.dtype)
-        return {**batch, key: inputs}
+        field = self._input_field()
+        if field == "masked_kspace":
+            inputs = inputs * batch.mask.to(inputs.dtype)
+        return batch._replace(**{field: inputs})

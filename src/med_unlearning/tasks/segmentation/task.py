@@ -8,9 +8,10 @@ MRBrainS18 subjects, plus what the segmentation pipeline needs around it: Medica
 recipe (head learning rate ×100), patch loaders, whole-volume sliding-window prediction and
 per-subject scores. Training is in :mod:`.training` (:func:`train_segmentation`).
 
-Batch keys: ``"image"`` float ``[B, C, x, y, z]`` (z-scored modalities), ``"label"`` int64
-``[B, x, y, z]`` (class indices, :data:`~med_unlearning.data.labels.IGNORE_INDEX` where
-ignored), ``"ids"`` (subject ids).
+Batches are collated :class:`~med_unlearning.data.samples.SegmentationSample` s: ``image``
+float ``[B, C, x, y, z]`` (z-scored modalities), ``label`` int64 ``[B, x, y, z]`` (class
+indices, :data:`~med_unlearning.data.labels.IGNORE_INDEX` where ignored), ``ids`` (subject
+ids).
 
 Targets: :meth:`SegmentationTask.target` returns the class-index volume ``[B, x, y, z]``
 (not logits-shaped); :meth:`SegmentationTask.criterion` also accepts *soft* targets shaped
@@ -221,11 +222,11 @@ class SegmentationTask:
 
     def inputs(self, batch: Batch) -> torch.Tensor:
         """The z-scored image ``[B, C, x, y, z]``."""
-        return batch["image"]
+        return batch.image
 
     def with_inputs(self, batch: Batch, inputs: torch.Tensor) -> Batch:
         """A shallow copy of ``batch`` with ``image`` replaced."""
-        return {**batch, "image": inputs}
+        return batch._replace(image=inputs)
 
     def forward(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """Class logits ``[B, K, x, y, z]`` at the input size."""
@@ -233,7 +234,7 @@ class SegmentationTask:
 
     def target(self, batch: Batch) -> torch.Tensor:
         """Class indices ``[B, x, y, z]`` (``IGNORE_INDEX`` where ignored)."""
-        return batch["label"]
+        return batch.label
 
     def data_range(self, batch: Batch) -> None:
         """``None``: class-index targets have no intensity range (noise is not relative)."""
@@ -245,7 +246,7 @@ class SegmentationTask:
 
     def valid_mask(self, batch: Batch) -> torch.Tensor:
         """``[B, x, y, z]`` bool: the voxels that count (label not ignored)."""
-        return batch["label"] != IGNORE_INDEX
+        return batch.label != IGNORE_INDEX
 
     @full_precision
     def criterion(
@@ -266,7 +267,7 @@ class SegmentationTask:
 
         Computed in float32 with autocast off (:func:`~med_unlearning.device.full_precision`).
         """
-        if "label" in batch:
+        if getattr(batch, "label", None) is not None:
             valid = self.valid_mask(batch)
         else:
             valid = torch.ones_like(output[:, 0], dtype=torch.bool)

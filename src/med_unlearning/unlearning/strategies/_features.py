@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,6 +43,7 @@ from torch import nn
 from med_unlearning.device import full_precision, resolve_device
 from med_unlearning.tasks.base import Batch, Features, Task
 from med_unlearning.training import move_to_device, train
+from med_unlearning.training.batches import batch_ids
 from med_unlearning.unlearning.common import (
     PairedParams,
     TermTracker,
@@ -167,7 +168,7 @@ def item_generators(batch: Batch, seed: int, salt: str) -> list[torch.Generator]
 
     The same item gets the same random numbers in every pass and batch position.
     """
-    ids = batch.get("ids") if isinstance(batch, Mapping) else None
+    ids = batch_ids(batch)
     if ids is None or isinstance(ids, (str, bytes)):
         return None
     generators = []

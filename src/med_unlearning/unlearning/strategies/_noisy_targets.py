@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Mapping
 from typing import Protocol
 
 import torch
 from torch import nn
 
 from med_unlearning.tasks.base import Batch, Task
+from med_unlearning.training.batches import batch_ids
 
 __all__ = [
     "NoisyTargetSettings",
@@ -100,23 +100,27 @@ def noisy_forget_target(
     return task.noisy_target(batch, scale, generator)
 
 
+def _item_value(value: object, index: int, size: int) -> object:
+    """Row ``index`` of one batch field, kept as a batch of one (see :func:`item_batch`)."""
+    if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == size:
+        return value[index : index + 1]
+    if isinstance(value, (list, tuple)) and len(value) == size:
+        return type(value)([value[index]])
+    return value
+
+
 def item_batch(batch: Batch, index: int) -> Batch:
-    """Item ``index`` of a dict batch as a batch of one: tensors with the batch's leading size
-    and lists/tuples of that length are sliced, anything else is kept as is."""
-    size = len(batch["ids"])
-    item: dict[str, object] = {}
-    for key, value in batch.items():
-        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == size:
-            item[key] = value[index : index + 1]
-        elif isinstance(value, (list, tuple)) and len(value) == size:
-            item[key] = type(value)([value[index]])
-        else:
-            item[key] = value
-    return item
+    """Item ``index`` of a batch (a typed sample or a dict, with ``ids``) as a batch of one:
+    tensors with the batch's leading size and lists/tuples of that length are sliced,
+    anything else is kept as is."""
+    size = len(batch_ids(batch))
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(_item_value(value, index, size) for value in batch))
+    return {key: _item_value(value, index, size) for key, value in batch.items()}
 
 
 def _item_ids(batch: Batch) -> list[str] | None:
-    ids = batch.get("ids") if isinstance(batch, Mapping) else None
+    ids = batch_ids(batch)
     if ids is None or isinstance(ids, (str, bytes)):
         return None
     return [str(item) for item in ids]
