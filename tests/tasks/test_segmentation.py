@@ -283,3 +283,13 @@ def test_training_is_deterministic_on_cpu(subjects: dict) -> None:
         states.append(model.state_dict())
     for key, value in states[0].items():
         assert torch.equal(value, states[1][key]), key
+
+
+def test_the_criterion_refuses_a_dict_batch_whose_ignored_voxels_would_count() -> None:
+    """A dict has no ``.label``: taking it silently would drop the ignore-index mask."""
+    task = make_task()
+    batch = _batch()
+    logits = torch.randn(2, 9, 8, 8, 4)
+    as_dict = {"image": batch.image, "label": batch.label, "ids": list(batch.ids)}
+    with pytest.raises(TypeError, match="SegmentationSample"):
+        task.criterion(logits, task.target(batch), as_dict)

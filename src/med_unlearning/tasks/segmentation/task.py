@@ -267,6 +267,11 @@ class SegmentationTask:
 
         Computed in float32 with autocast off (:func:`~med_unlearning.device.full_precision`).
         """
+        if isinstance(batch, Mapping):  # a dict has no .label: its ignored voxels would count
+            raise TypeError(
+                "segmentation batches are SegmentationSample (med_unlearning.data.samples), "
+                f"not a dict with keys {sorted(batch)}"
+            )
         if getattr(batch, "label", None) is not None:
             valid = self.valid_mask(batch)
         else:
