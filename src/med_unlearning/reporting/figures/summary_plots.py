@@ -27,6 +27,29 @@ __all__ = ["epoch_horizon_bars", "retain_fraction_curves", "tradeoff_scatter"]
 _PERCENT_TICKS = (1, 5, 10, 20, 50, 100)
 
 
+
+def _task_rows(summary: pd.DataFrame, task: str) -> pd.DataFrame:
+    """The validated summary's rows of ``task``."""
+    summary = validate_summary(summary)
+    return summary.loc[summary["task"] == task]
+
+
+def _labelled_runs(
+    task_rows: pd.DataFrame,
+    label: str,
+    references: tuple[str, str],
+    methods: Sequence[str] | None,
+) -> pd.DataFrame:
+    """The runs with a finite ``label`` (retain fraction, epochs), without the reference
+    models, restricted to ``methods``' strategies when given; column ``base`` = the strategy
+    of each run."""
+    runs = task_rows.loc[np.isfinite(task_rows[label])].copy()
+    runs["base"] = runs["method"].map(method_base)
+    runs = runs.loc[~runs["method"].isin(list(references))]
+    if methods:
+        runs = runs.loc[runs["base"].isin(list(methods))]
+    return runs
+
 def _method_colours(methods: Sequence[str]) -> dict[str, Any]:
     bases = list(dict.fromkeys(method_base(method) for method in methods))
     palette = matplotlib.colormaps["tab10" if len(bases) <= 10 else "tab20"]
@@ -249,13 +272,8 @@ def retain_fraction_curves(
         retain fraction.
     """
     title = title or f"{task}: retain-data fraction sweep"
-    summary = validate_summary(summary)
-    task_rows = summary.loc[summary["task"] == task]
-    sweep = task_rows.loc[np.isfinite(task_rows["retain_fraction"])].copy()
-    sweep["base"] = sweep["method"].map(method_base)
-    sweep = sweep.loc[~sweep["method"].isin([original, oracle])]
-    if methods:
-        sweep = sweep.loc[sweep["base"].isin(list(methods))]
+    task_rows = _task_rows(summary, task)
+    sweep = _labelled_runs(task_rows, "retain_fraction", (original, oracle), methods)
     if sweep.empty or not refs:
         wanted = f" for {', '.join(methods)}" if methods else ""
         return note_figure(f"no {task} results with a retain fraction{wanted}", title)
@@ -337,13 +355,8 @@ def epoch_horizon_bars(
         The figure, one axis per ref; a one-panel note when no method has ``epochs``.
     """
     title = title or f"{task}: epoch horizons"
-    summary = validate_summary(summary)
-    task_rows = summary.loc[summary["task"] == task]
-    runs = task_rows.loc[np.isfinite(task_rows["epochs"])].copy()
-    runs["base"] = runs["method"].map(method_base)
-    runs = runs.loc[~runs["method"].isin([original, oracle])]
-    if methods:
-        runs = runs.loc[runs["base"].isin(list(methods))]
+    task_rows = _task_rows(summary, task)
+    runs = _labelled_runs(task_rows, "epochs", (original, oracle), methods)
     if runs.empty or not refs:
         wanted = f" for {', '.join(methods)}" if methods else ""
         return note_figure(f"no {task} results with an epoch horizon{wanted}", title)
