@@ -12,12 +12,14 @@ import pandas as pd
 from kedro.io import AbstractDataset
 from kedro.io.core import DatasetError, get_filepath_str, get_protocol_and_path
 
+from med_unlearning.task_names import ID_COLUMNS as TASK_ID_COLUMNS
+
 __all__ = ["ID_COLUMNS", "OptionalCSVDataset"]
 
 logger = logging.getLogger(__name__)
 
 #: Id columns always read as text, so ids such as ``"070"`` keep their leading zeros.
-ID_COLUMNS = ("volume_id", "subject_id")
+ID_COLUMNS = tuple(TASK_ID_COLUMNS.values())
 
 
 class OptionalCSVDataset(AbstractDataset[None, pd.DataFrame]):

@@ -22,7 +22,7 @@ from med_unlearning.metrics.membership.features import features_of, granularity_
 from med_unlearning.metrics.membership.scorers import member_scores
 from med_unlearning.metrics.results_table import validate_results_table
 from med_unlearning.metrics.statistics import equivalence
-from med_unlearning.params.evaluation import EvaluationParams
+from med_unlearning.params.evaluation import AttackFeatureParams, EvaluationParams
 
 __all__ = [
     "MEMBERSHIP_COLUMNS",
@@ -299,7 +299,7 @@ def null_checks(membership: pd.DataFrame) -> pd.DataFrame:
     return rows.loc[:, list(NULL_COLUMNS)].reset_index(drop=True)
 
 
-def nonmember_set_of(results: pd.DataFrame, task: str, attack: Any) -> str:
+def nonmember_set_of(results: pd.DataFrame, task: str, attack: AttackFeatureParams) -> str:
     """The set the attack of ``task`` takes its non-members from: ``attack.nonmember_set``,
     or ``attack.nonmember_fallback`` (with a WARNING) when the results have no item of it.
 
@@ -307,7 +307,7 @@ def nonmember_set_of(results: pd.DataFrame, task: str, attack: Any) -> str:
     for a request by subject ids, whose kind has none held out) is not, which is why it is
     logged and the report names it.
     """
-    fallback = getattr(attack, "nonmember_fallback", None)
+    fallback = attack.nonmember_fallback
     has_items = ((results["task"] == task) & (results["set"] == attack.nonmember_set)).any()
     if has_items or fallback is None:
         return str(attack.nonmember_set)
