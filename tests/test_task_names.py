@@ -10,6 +10,7 @@ import med_unlearning
 from med_unlearning.io import checkpoint
 from med_unlearning.pipelines.unlearning import pipeline
 from med_unlearning.task_names import TASKS
+from med_unlearning.tasks import builders
 from med_unlearning.unlearning import registry
 
 SOURCE = Path(med_unlearning.__file__).parent
@@ -42,3 +43,4 @@ def test_every_layer_uses_the_one_definition() -> None:
     assert checkpoint.TASKS is TASKS
     assert pipeline.TASKS is TASKS
     assert registry.TASK_NAMES == frozenset(TASKS)
+    assert builders.TASK_NAMES == TASKS  # a builder for every task, in the same order
