@@ -8,10 +8,13 @@ import pytest
 
 from med_unlearning.metrics.statistics import (
     bootstrap_ci,
+    bootstrap_cis,
     bootstrap_statistic,
+    bootstrap_statistics,
     equivalence,
     format_interval,
     is_seed_repeat,
+    matched_differences,
     paired_differences,
     pool_seed_repeats,
     seed_repeat_base,
@@ -60,6 +63,70 @@ def test_bootstrap_statistic_resamples_two_samples_independently() -> None:
     )
     assert interval.estimate == pytest.approx(np.hypot(a.mean(), b.mean()))
     assert interval.low < interval.estimate < interval.high
+
+
+def _scipy_interval(samples: list[np.ndarray], statistic, seed: int) -> tuple[float, float]:
+    """The interval of one direct ``scipy.stats.bootstrap`` call (what the batch must equal)."""
+    from scipy import stats
+
+    result = stats.bootstrap(
+        tuple(samples), statistic, n_resamples=300, method="percentile", vectorized=True,
+        paired=False, rng=np.random.default_rng(seed),
+    )  # fmt: skip
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def _mean(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(values, axis=axis)
+
+
+def test_bootstrap_cis_equal_one_scipy_call_per_sample() -> None:
+    rng = np.random.default_rng(7)
+    # sizes repeat (stacked into one call), differ, exceed one call's rows, and include the
+    # degenerate cases (one item, constant, all non-finite) handled without resampling
+    samples = [rng.normal(0, 1, size) for size in [5, 8, 5, 12, 8, 5] + [6] * 70]
+    samples += [np.array([1.0]), np.array([2.0, 2.0, 2.0]), np.array([np.nan, np.inf])]
+    samples.append(np.array([1.0, np.nan, 3.0, 4.0]))  # non-finite dropped before resampling
+    intervals = bootstrap_cis(samples, n_resamples=300, seed=4)
+    assert len(intervals) == len(samples)
+    for sample, interval in zip(samples[:-4], intervals[:-4], strict=True):
+        low, high = _scipy_interval([sample], _mean, seed=4)
+        assert interval.estimate == pytest.approx(sample.mean(), rel=1e-12)
+        assert (interval.low, interval.high) == pytest.approx((low, high), rel=1e-12, abs=1e-15)
+        assert interval.n == len(sample)
+    assert intervals[-4] == bootstrap_ci([1.0])
+    assert (intervals[-3].low, intervals[-3].high) == (2.0, 2.0)
+    assert intervals[-2].n == 0
+    expected = _scipy_interval([np.array([1.0, 3.0, 4.0])], _mean, seed=4)
+    assert (intervals[-1].low, intervals[-1].high) == pytest.approx(expected, rel=1e-12)
+    assert intervals[-1].n == 3
+
+
+def test_bootstrap_statistics_of_two_samples_equal_separate_calls() -> None:
+    rng = np.random.default_rng(8)
+
+    def hypot(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.hypot(x.mean(axis=axis), y.mean(axis=axis))
+
+    sets = [[rng.normal(1, 1, 6), rng.normal(2, 1, 9)] for _ in range(3)]
+    sets.append([rng.normal(1, 1, 7), rng.normal(2, 1, 9)])
+    intervals = bootstrap_statistics(sets, hypot, n_resamples=300, seed=2)
+    for samples, interval in zip(sets, intervals, strict=True):
+        assert (interval.low, interval.high) == pytest.approx(
+            _scipy_interval(samples, hypot, seed=2), rel=1e-12
+        )
+        alone = bootstrap_statistic(samples, hypot, n_resamples=300, seed=2)
+        assert (interval.estimate, interval.n) == (alone.estimate, alone.n)
+        # stacked rows may differ from a lone call in the last bit of numpy's reductions
+        assert (interval.low, interval.high) == pytest.approx((alone.low, alone.high), rel=1e-12)
+
+
+def test_matched_differences_follow_the_method_order_on_shared_items() -> None:
+    method = pd.Series([1.0, 2.0, 3.0, np.nan], index=["c", "a", "b", "d"])
+    oracle = pd.Series([10.0, 20.0, 30.0, 40.0], index=["a", "b", "d", "c"])
+    assert matched_differences(method, oracle).tolist() == [1.0 - 40.0, 2.0 - 10.0, 3.0 - 20.0]
+    same_index = pd.Series([0.5, 0.5, 0.5, 0.5], index=method.index)
+    assert matched_differences(method, same_index).tolist() == [0.5, 1.5, 2.5]
 
 
 @pytest.mark.parametrize(

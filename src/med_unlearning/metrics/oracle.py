@@ -23,7 +23,11 @@ from med_unlearning.metrics.results_table import (
     validate_results_table,
     validate_summary,
 )
-from med_unlearning.metrics.statistics import bootstrap_statistic, paired_differences
+from med_unlearning.metrics.statistics import (
+    bootstrap_cis,
+    bootstrap_statistics,
+    matched_differences,
+)
 
 __all__ = [
     "DISTANCE_COLUMNS",
@@ -74,25 +78,28 @@ def oracle_gaps(
     """
     results = validate_results_table(results, "oracle_gaps results")
     series = item_series(results)
-    rows = []
+    higher_of = results.groupby("metric", sort=False)["higher_is_better"].first().astype(bool)
+    rows, paired_rows, differences = [], [], []
     for (task, method, set_name, metric), values in series.items():
         if method == oracle:
             continue
         reference = series.get((task, oracle, set_name, metric))
-        higher = bool(results.loc[results["metric"] == metric, "higher_is_better"].iloc[0])
         row = {"task": task, "method": method, "set": set_name, "metric": metric,
-               "higher_is_better": higher, "mean": float(values.mean())}  # fmt: skip
+               "higher_is_better": bool(higher_of[metric]), "mean": float(values.mean())}  # fmt: skip
         if reference is None:
             row.update(oracle_mean=math.nan, gap=math.nan, gap_ci_low=math.nan,
                        gap_ci_high=math.nan, n_paired=0)  # fmt: skip
         else:
-            interval, _ = paired_differences(
-                values, reference, confidence=confidence, n_resamples=n_resamples, seed=seed
-            )
-            row.update(oracle_mean=float(reference.mean()), gap=interval.estimate,
-                       gap_ci_low=interval.low, gap_ci_high=interval.high,
-                       n_paired=interval.n)  # fmt: skip
+            row["oracle_mean"] = float(reference.mean())
+            paired_rows.append(row)
+            differences.append(matched_differences(values, reference))
         rows.append(row)
+    intervals = bootstrap_cis(
+        differences, confidence=confidence, n_resamples=n_resamples, seed=seed
+    )
+    for row, interval in zip(paired_rows, intervals, strict=True):
+        row.update(gap=interval.estimate, gap_ci_low=interval.low, gap_ci_high=interval.high,
+                   n_paired=interval.n)  # fmt: skip
     gaps = pd.DataFrame(rows, columns=[c for c in GAP_COLUMNS if c not in
                                        ("relative_gap", "better_than_oracle")])  # fmt: skip
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -150,7 +157,7 @@ def distance_to_oracle(
     results = validate_results_table(results, "distance_to_oracle results")
     series = item_series(results)
     empty = pd.Series(dtype=float)
-    rows = []
+    rows, samples = [], []
     for task, task_pairs in pairs.items():
         methods = order_methods(results.loc[results["task"] == task, "method"], oracle=oracle)
         for (retain_set, retain_metric), (forget_set, forget_metric) in task_pairs:
@@ -160,11 +167,9 @@ def distance_to_oracle(
             for method in methods:
                 retain = series.get((task, method, retain_set, retain_metric), empty)
                 forget = series.get((task, method, forget_set, forget_metric), empty)
-                d_retain = _paired(retain, oracle_retain)
-                d_forget = _paired(forget, oracle_forget)
-                interval = bootstrap_statistic(
-                    [d_retain, d_forget], _hypot_of_means, confidence=confidence,
-                    n_resamples=n_resamples, seed=seed,
+                samples.append(
+                    [matched_differences(retain, oracle_retain),
+                     matched_differences(forget, oracle_forget)]
                 )  # fmt: skip
                 rows.append(
                     {
@@ -176,19 +181,15 @@ def distance_to_oracle(
                         "forget": _mean_of(forget),
                         "oracle_retain": _mean_of(oracle_retain),
                         "oracle_forget": _mean_of(oracle_forget),
-                        "distance_to_oracle": interval.estimate,
-                        "distance_ci_low": interval.low,
-                        "distance_ci_high": interval.high,
                     }
                 )
+    intervals = bootstrap_statistics(
+        samples, _hypot_of_means, confidence=confidence, n_resamples=n_resamples, seed=seed
+    )
+    for row, interval in zip(rows, intervals, strict=True):
+        row.update(distance_to_oracle=interval.estimate, distance_ci_low=interval.low,
+                   distance_ci_high=interval.high)  # fmt: skip
     return pd.DataFrame(rows, columns=list(DISTANCE_COLUMNS))
-
-
-def _paired(values: pd.Series, reference: pd.Series) -> np.ndarray:
-    """``values − reference`` on the items both have (finite only)."""
-    joined = pd.concat([values.rename("a"), reference.rename("b")], axis=1, join="inner")
-    differences = (joined["a"] - joined["b"]).to_numpy(dtype=float)
-    return differences[np.isfinite(differences)]
 
 
 def _mean_of(values: pd.Series) -> float:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from med_unlearning.metrics.directions import UnknownMetricDirection, higher_is_better
-from med_unlearning.metrics.statistics import bootstrap_ci
+from med_unlearning.metrics.statistics import bootstrap_cis
 
 __all__ = [
     "COST_COLUMNS",
@@ -210,7 +210,7 @@ def summarize(
         Columns ``task, method, set, metric, higher_is_better, mean, std, ci_low, ci_high,
         n, n_seeds, retain_fraction, epochs``; ``std`` is the sample standard deviation over
         items (ddof 1), ``ci_low``/``ci_high`` the percentile-bootstrap interval of the mean
-        over items (:func:`~med_unlearning.metrics.statistics.bootstrap_ci`; NaN for a
+        over items (:func:`~med_unlearning.metrics.statistics.bootstrap_cis`; NaN for a
         single item), ``n`` counts finite values, ``n_seeds`` the seed repeats pooled per
         item (1 unless the table went through
         :func:`~med_unlearning.metrics.statistics.pool_seed_repeats`).
@@ -228,15 +228,17 @@ def summarize(
         retain_fraction=("retain_fraction", "first"),
         epochs=("epochs", "first"),
     ).reset_index()
-    lows, highs = [], []
-    for _, group in grouped:
-        interval = bootstrap_ci(
-            group["value"].to_numpy(dtype=float),
-            confidence=confidence, n_resamples=n_resamples, seed=seed,
-        )  # fmt: skip
-        lows.append(interval.low)
-        highs.append(interval.high)
-    summary["ci_low"], summary["ci_high"] = lows, highs
+    values = results["value"].to_numpy(dtype=float)
+    group_of_row = grouped.ngroup().to_numpy()
+    rows_by_group = np.split(
+        np.argsort(group_of_row, kind="stable"), np.cumsum(np.bincount(group_of_row))[:-1]
+    )
+    intervals = bootstrap_cis(
+        [values[rows] for rows in rows_by_group],
+        confidence=confidence, n_resamples=n_resamples, seed=seed,
+    )  # fmt: skip
+    summary["ci_low"] = [interval.low for interval in intervals]
+    summary["ci_high"] = [interval.high for interval in intervals]
     summary["n"] = summary["n"].astype(int)
     summary["n_seeds"] = summary["n_seeds"].astype(int)
     columns = [
@@ -276,7 +278,12 @@ def summary_intervals(summary: pd.DataFrame) -> dict[Key, tuple[float, float]]:
 def item_series(results: pd.DataFrame) -> dict[Key, pd.Series]:
     """``{(task, method, set, metric): values indexed by item_id}`` of a tidy table (what
     paired comparisons join on)."""
+    values, item_ids = results["value"], pd.Index(results["item_id"])
     return {
-        (str(task), str(method), str(set_name), str(metric)): group.set_index("item_id")["value"]
-        for (task, method, set_name, metric), group in results.groupby(SUMMARY_KEYS, sort=False)
+        (str(task), str(method), str(set_name), str(metric)): pd.Series(
+            values.to_numpy()[rows], index=item_ids[rows], name="value"
+        )
+        for (task, method, set_name, metric), rows in results.groupby(
+            SUMMARY_KEYS, sort=False
+        ).indices.items()
     }
