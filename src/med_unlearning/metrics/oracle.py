@@ -85,7 +85,8 @@ def oracle_gaps(
             continue
         reference = series.get((task, oracle, set_name, metric))
         row = {"task": task, "method": method, "set": set_name, "metric": metric,
-               "higher_is_better": bool(higher_of[metric]), "mean": float(values.mean())}  # fmt: skip
+               "higher_is_better": bool(higher_of[metric]),
+               "mean": float(values.mean())}  # fmt: skip
         if reference is None:
             row.update(oracle_mean=math.nan, gap=math.nan, gap_ci_low=math.nan,
                        gap_ci_high=math.nan, n_paired=0)  # fmt: skip
