@@ -89,6 +89,49 @@ def test_a_sweep_point_with_the_main_runs_settings_is_the_main_run() -> None:
     assert not longest.equals_main_run(_spec("recon", "nl_ft_r10"))  # the sweep pairs by forget
 
 
+def test_ft_on_all_retain_data_with_full_fts_settings_is_the_full_ft_run() -> None:
+    params = ReconUnlearningParams(
+        strategies={"ft": {"epochs": 1, "retain_fraction": 0.1}, "full_ft": {"epochs": 1}}
+    )
+    assert params.equal_all_retain_run(_spec("recon", "ft_r100")) == "full_ft"
+    assert params.equal_all_retain_run(_spec("recon", "ft_r50")) is None  # a subset
+    assert params.equal_all_retain_run(_spec("recon", "nl_ft_r100")) is None  # no such twin
+    assert params.equal_all_retain_run(_spec("recon", "full_ft")) is None  # not a sweep point
+    longer = ReconUnlearningParams(
+        strategies={"ft": {"epochs": 1, "retain_fraction": 0.1}, "full_ft": {"epochs": 2}}
+    )
+    assert longer.equal_all_retain_run(_spec("recon", "ft_r100")) is None  # other settings
+    unknown = ReconUnlearningParams(strategies={"ft": {"epochs": 1, "retain_fraction": 0.1}})
+    assert unknown.equal_all_retain_run(_spec("recon", "ft_r100")) is None  # no full_ft block
+
+
+def test_a_retain_sweep_run_reads_its_all_retain_twins_parameters() -> None:
+    from med_unlearning.pipelines.unlearning.pipeline import run_parameters
+
+    assert _spec("recon", "ft_r100").all_retain_twins == ("full_ft",)
+    assert run_parameters(_spec("recon", "ft_r100"))["twin_full_ft"] == (
+        "params:unlearning.recon.strategies.full_ft"
+    )
+    assert _spec("recon", "nl_ft_r100").all_retain_twins == ()
+    assert _spec("recon", "ft").all_retain_twins == ()  # a main run is nobody's alias
+
+
+def test_ft_at_fraction_one_trains_exactly_what_full_ft_trains(original: Any) -> None:
+    """The alias ft_r100 -> full_ft rests on this: same settings, same seed, same weights."""
+    params = ReconUnlearningParams(strategies={"ft": {"epochs": 1}, "full_ft": {"epochs": 1}})
+    weights = {}
+    for run, strategy in (("ft_r100", "ft"), ("full_ft", "full_ft")):
+        outcome = run_unlearning(
+            UnlearningPlan.from_ids(FORGET_IDS, RETAIN_IDS),
+            UnlearningSettings(strategy, params.strategy_params(_spec("recon", run)), seed=3,
+                               loop=LOOP),
+            TinyTask("recon"), original, make_batches("f", 4, seed=1),
+            make_batches("r", 6, seed=2),
+        )  # fmt: skip
+        weights[run] = outcome.checkpoint.content_hash
+    assert weights["ft_r100"] == weights["full_ft"] != original.content_hash
+
+
 def test_r10_and_r100_of_ga_l1_ft_take_the_same_forget_steps(original: Any) -> None:
     params = ReconUnlearningParams(strategies={"ga_l1_ft": {"epochs": 1}})
     retain = make_batches("r", 6, seed=2)  # three batches of two

@@ -1,4 +1,4 @@
-"""``FigureFolderDataset``: matplotlib figures saved as PNGs in a folder, previewed in kedro-viz."""
+"""``FigureFolderDataset``: figures saved as PNGs in a folder, previewed in kedro-viz."""
 
 from __future__ import annotations
 
@@ -6,19 +6,25 @@ import base64
 
 from kedro.io.core import DatasetError, get_filepath_str
 from kedro_datasets.matplotlib import MatplotlibDataset
+from matplotlib.figure import Figure
 
 from med_unlearning.datasets._common import ImagePreview
 
-__all__ = ["FigureFolderDataset"]
+__all__ = ["PNG_SIGNATURE", "FigureFolderDataset"]
+
+#: The first bytes of every PNG file.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class FigureFolderDataset(MatplotlibDataset):
     """``matplotlib.MatplotlibDataset`` whose kedro-viz preview works on a folder of figures.
 
     Saving a ``{name.png: Figure}`` dict writes one PNG per figure under ``filepath`` (as
-    ``MatplotlibDataset`` does); its own ``preview`` then fails, because it opens the folder
-    as one file. This preview shows one PNG of the folder: the one named in ``preview_args``
-    (``name``, with or without ``.png``), else the first in sorted order. A ``filepath`` that
+    ``MatplotlibDataset`` does); a value that is already PNG bytes is written as it is, so a
+    node that rendered its figures once (for a report too) does not render them again. Its
+    own ``preview`` would fail, because it opens the folder as one file. This preview shows
+    one PNG of the folder: the one named in ``preview_args`` (``name``, with or without
+    ``.png``), else the first in sorted order. A ``filepath`` that
     is one file previews as that file.
 
     .. code-block:: yaml
@@ -31,6 +37,19 @@ class FigureFolderDataset(MatplotlibDataset):
             kedro-viz:
               preview_args: {name: recon_examples}
     """
+
+    def _save_to_fs(self, full_key_path: str, plot: Figure | bytes) -> None:
+        """Write one figure: PNG bytes verbatim, a matplotlib figure with ``save_args``."""
+        if not isinstance(plot, bytes | bytearray):
+            super()._save_to_fs(full_key_path=full_key_path, plot=plot)
+            return
+        if bytes(plot[:8]) != PNG_SIGNATURE:
+            raise DatasetError(
+                f"{type(self).__name__}: {full_key_path}: expected a matplotlib Figure or PNG "
+                f"bytes, got {len(plot)} bytes that are not a PNG"
+            )
+        with self._fs.open(full_key_path, **self._fs_open_args_save) as stream:
+            stream.write(bytes(plot))
 
     def figure_files(self) -> list[str]:
         """The PNG files under ``filepath`` (recursively), sorted; ``[filepath]`` for a file."""

@@ -19,6 +19,7 @@ cannot be checked), nor is any file not named like this.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -224,9 +225,13 @@ class ModelCheckpoint:
         if not isinstance(self.metadata, CheckpointMetadata):
             raise CheckpointError("checkpoint metadata should be a CheckpointMetadata")
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
-        """:func:`state_dict_hash` of the weights (metadata excluded)."""
+        """:func:`state_dict_hash` of the weights (metadata excluded), computed once.
+
+        Lineage asks for it a dozen times per run (parent, record, pair checks); a checkpoint's
+        tensors are never modified in place (models load copies of them), so one hash holds.
+        """
         return state_dict_hash(self.state_dict)
 
     @property

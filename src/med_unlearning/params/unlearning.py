@@ -233,6 +233,25 @@ class TaskUnlearningParams(StrictModel):
         main = type(spec)(task=spec.task, strategy=spec.strategy)
         return self.strategy_params(spec) == self.strategy_params(main)
 
+    def equal_all_retain_run(self, spec: UnlearningRunSpec) -> str | None:
+        """The strategy whose main run retain-sweep run ``spec`` would repeat exactly, if any.
+
+        A strategy registered as ``all_retain_of=<spec's strategy>`` (``full_ft`` for
+        ``ft``) runs that strategy on all retain data; when its validated parameters equal
+        the sweep run's (so the fraction is 1 and every other setting matches; a retain-sweep
+        run has its task's main seed), the two are one run: ``ft_r100`` is ``full_ft``.
+        """
+        if spec.sweep is None or spec.sweep.name != RETAIN_SWEEP.name:
+            return None
+        own = self.strategy_params(spec).model_dump()
+        for other in spec.all_retain_twins:
+            if other not in self.strategies:  # its settings unknown here: never assume them
+                continue
+            main = type(spec)(task=spec.task, strategy=other)
+            if self.strategy_params(main).model_dump() == own:
+                return other
+        return None
+
     def retain_fraction(self, typed: BaseModel) -> float:
         """The retain fraction of a run: its parameters' own, else the task default."""
         own = getattr(typed, "retain_fraction", None)

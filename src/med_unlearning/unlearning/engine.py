@@ -152,7 +152,8 @@ def alias_outcome(
     typed = params if isinstance(params, BaseModel) else spec.validate_params(params)
     run_name = settings.run_name or spec.name
     logger.info(
-        "unlearning.%s.%s: same retain subset as run %s; not run again (alias, cost 0)",
+        "unlearning.%s.%s: the same run as %s (same retain subset and settings); not run "
+        "again (alias, cost 0)",
         task_name, run_name, alias_of,
     )
     history = pd.DataFrame({"run": [run_name], "strategy": [spec.name], "alias_of": [alias_of]})

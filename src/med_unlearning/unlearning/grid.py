@@ -153,6 +153,19 @@ class UnlearningRunSpec:
         return self.strategy if self.variant is None else f"{self.strategy}_{self.variant}"
 
     @property
+    def all_retain_twins(self) -> tuple[str, ...]:
+        """The strategies that are this run's strategy on all retain data (``full_ft`` for an
+        ``ft`` retain-sweep run): the run is their main run when its settings equal theirs
+        (``ft_r100`` = ``full_ft``), so it reads their parameter blocks too."""
+        if self.sweep is None or self.sweep.name != RETAIN_SWEEP.name:
+            return ()
+        return tuple(
+            name
+            for name in available_strategies(self.task)
+            if get_strategy(name).all_retain_of == self.strategy
+        )
+
+    @property
     def namespace(self) -> str:
         """``unlearning.<task>.<run>``."""
         return f"unlearning.{self.task}.{self.run}"

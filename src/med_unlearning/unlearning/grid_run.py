@@ -243,7 +243,9 @@ def _alias_name(
     plan_for: Callable[[float | None], UnlearningPlan],
 ) -> str | None:
     """The run a retain-sweep variant repeats, if any: a smaller fraction's run with the same
-    retain subset, else the strategy's main run when the variant's settings equal it."""
+    retain subset, else the strategy's main run when the variant's settings equal it, else
+    the main run of the strategy that is this one on all retain data (``ft_r100`` =
+    ``full_ft``)."""
     needs_retain = get_strategy(spec.strategy).needs_retain
     if spec.sweep is None or spec.sweep.name != RETAIN_SWEEP.name or not needs_retain:
         return None
@@ -256,4 +258,4 @@ def _alias_name(
         return f"{spec.strategy}_{target}"
     if task_params.equals_main_run(spec):
         return spec.strategy  # e.g. nl_ft_r10 is nl_ft itself
-    return None
+    return task_params.equal_all_retain_run(spec)

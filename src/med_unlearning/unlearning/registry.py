@@ -120,6 +120,9 @@ class StrategySpec:
             and the grid runs the strategy after them; empty for a strategy that combines
             nothing (every strategy but model composition). Read it with
             :meth:`combined_runs`.
+        all_retain_of: the strategy this one is when run on all retain data (``full_ft`` is
+            ``ft`` at ``retain_fraction`` 1): a retain-sweep run of that strategy whose
+            settings equal this one's is the same run and is not trained twice.
     """
 
     name: str
@@ -130,6 +133,7 @@ class StrategySpec:
     family: str
     description: str
     combines: CombinedRuns = ()
+    all_retain_of: str | None = None
 
     def combined_runs(self) -> tuple[str, ...]:
         """The runs this strategy combines (:attr:`combines`, called when it is a function).
@@ -176,13 +180,15 @@ def register_strategy(
     family: str,
     description: str,
     combines: CombinedRuns = (),
+    all_retain_of: str | None = None,
 ) -> Callable[[StrategyFn], StrategyFn]:
     """Decorator registering ``fn(run, params) -> StrategyResult`` under ``name``.
 
     ``combines`` names the finished runs the strategy combines (model composition; see
     :attr:`StrategySpec.combines`); leave it empty for a strategy that starts from the
     original alone, which also makes its run one a composition may combine
-    (:func:`combinable_runs`).
+    (:func:`combinable_runs`). ``all_retain_of`` names the strategy this one equals on all
+    retain data (:attr:`StrategySpec.all_retain_of`).
     """
     task_set = frozenset(tasks)
     unknown = task_set - TASK_NAMES
@@ -204,6 +210,7 @@ def register_strategy(
             family=family,
             description=description,
             combines=combines,
+            all_retain_of=all_retain_of,
         )
         return fn
 

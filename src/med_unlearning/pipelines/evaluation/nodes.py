@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from med_unlearning.io.checkpoint import ModelCheckpoint
 from med_unlearning.io.lineage import (
@@ -262,19 +261,20 @@ def build_figures(
     recon_examples: Mapping[str, Any],
     segmentation_examples: Mapping[str, Any],
     params: EvaluationParams,
-) -> tuple[dict[str, Figure], dict[str, bytes]]:
-    """Every figure of the study, as matplotlib figures (saved by the catalog) and PNG bytes
-    (embedded in the report).
+) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """Every figure of the study, rendered once as PNG bytes: for the figure files (saved by
+    the catalog) and for the report, which embeds the same images.
 
     Returns:
-        ``({name.png: Figure}, {name: png bytes})`` with names ``recon_examples``,
+        ``({name.png: png bytes}, {name: png bytes})`` with names ``recon_examples``,
         ``segmentation_overlays``, ``tradeoff``, ``recon_retain_fraction``,
         ``segmentation_horizons`` (:func:`~med_unlearning.reporting.study_figures.
         study_figures`).
     """
     built = study_figures(summary, recon_examples, segmentation_examples, params)
-    png = {name: figure_to_png(figure, params.figures.dpi) for name, figure in built.items()}
-    return {f"{name}.png": figure for name, figure in built.items()}, png
+    png = {name: figure_to_png(figure, params.figures.dpi, tight=True)
+           for name, figure in built.items()}  # fmt: skip
+    return {f"{name}.png": image for name, image in png.items()}, png
 
 
 def write_report(

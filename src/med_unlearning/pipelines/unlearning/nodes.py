@@ -59,8 +59,8 @@ def unlearn(
 
     The run's seed is ``unlearning.<task>.seed`` (else ``runtime.seed``), plus the offset of
     a seed repeat. A retain-sweep variant whose retain subset equals a smaller fraction's, or
-    whose settings equal the strategy's main run, is not run again: its outputs record it
-    as an alias of that run (see
+    whose settings equal the strategy's main run or its all-retain twin's (``ft_r100`` =
+    ``full_ft``), is not run again: its outputs record it as an alias of that run (see
     :func:`~med_unlearning.unlearning.engine.alias_outcome`).
 
     Returns:
@@ -75,12 +75,17 @@ def unlearn(
 
 
 def task_block(
-    spec: UnlearningRunSpec, strategy_params: Mapping[str, Any] | None, settings: Mapping[str, Any]
+    spec: UnlearningRunSpec,
+    strategy_params: Mapping[str, Any] | None,
+    settings: Mapping[str, Any],
+    twins: Mapping[str, Mapping[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
-    """The raw ``unlearning`` section a run needs: its task's settings and only its own
-    strategy's block (the other strategies' blocks are not inputs of the run)."""
-    block = {**settings, "strategies": {spec.strategy: dict(strategy_params or {})}}
-    return {spec.task: block}
+    """The raw ``unlearning`` section a run needs: its task's settings, its own strategy's
+    block and the blocks of its all-retain ``twins`` (the other strategies' blocks are not
+    inputs of the run)."""
+    strategies = {spec.strategy: dict(strategy_params or {})}
+    strategies.update({name: dict(block or {}) for name, block in (twins or {}).items()})
+    return {spec.task: {**settings, "strategies": strategies}}
 
 
 def make_unlearning_node(
@@ -90,8 +95,8 @@ def make_unlearning_node(
     :func:`med_unlearning.pipelines.unlearning.pipeline.run_pipeline`): the data and
     checkpoints, ``strategy_params`` (the strategy's block), the task-level settings
     (``request``, ``seed``…, and the run's sweep settings), ``task_section``, ``runtime``,
-    ``use_selected``, ``selection``, ``record`` and ``combined_<run>`` for each run it
-    combines."""
+    ``use_selected``, ``selection``, ``record``, ``combined_<run>`` for each run it
+    combines and ``twin_<strategy>`` for each all-retain twin of a retain-sweep run."""
 
     def run_unlearning_node(
         *,
@@ -109,6 +114,7 @@ def make_unlearning_node(
         **rest: Any,
     ) -> tuple[ModelCheckpoint, pd.DataFrame, dict[str, Any]]:
         others = {run: rest.pop(f"combined_{run}") for run in spec.combines}
+        twins = {name: rest.pop(f"twin_{name}") for name in spec.all_retain_twins}
         return unlearn(
             spec,
             raw_data,
@@ -116,7 +122,7 @@ def make_unlearning_node(
             splits,
             original,
             oracle,
-            task_block(spec, strategy_params, rest),
+            task_block(spec, strategy_params, rest, twins),
             task_section,
             runtime,
             others,

@@ -75,13 +75,17 @@ TASK_SETTINGS = (
 
 def run_parameters(spec: UnlearningRunSpec) -> dict[str, str]:
     """The ``params:`` inputs of a run, by the node's keyword: the run's own strategy block
-    (``params:unlearning.<task>.strategies.<strategy>``), the task-level settings, the
+    (``params:unlearning.<task>.strategies.<strategy>``; a retain-sweep run also reads the
+    blocks of its strategy's all-retain twins, ``full_ft`` for ``ft``, to know whether it is
+    their run: :attr:`~med_unlearning.unlearning.grid.UnlearningRunSpec.all_retain_twins`),
+    the task-level settings, the
     settings of its sweep (``retain_fractions``, ``horizons`` or ``seeds``, sweep runs only)
     and whether tuned selections apply (``params:tuning.use_selected``)."""
     task = f"params:unlearning.{spec.task}"
     keys = [*TASK_SETTINGS, *([f"{spec.sweep.name}s"] if spec.sweep is not None else [])]
     return {
         "strategy_params": f"{task}.strategies.{spec.strategy}",
+        **{f"twin_{name}": f"{task}.strategies.{name}" for name in spec.all_retain_twins},
         **{key: f"{task}.{key}" for key in keys},
         "task_section": TASK_INPUTS[spec.task][3],
         "runtime": "params:runtime",

@@ -36,6 +36,7 @@ class FullFineTuneParams(StrategyParams):
     FullFineTuneParams,
     family="recon_study",
     description="fine-tune the original on all retain training data (task loss)",
+    all_retain_of="ft",
 )
 def full_fine_tune(run: UnlearningRun, params: FullFineTuneParams) -> StrategyResult:
     """Full FT: minimise the task loss on every retain training item."""
