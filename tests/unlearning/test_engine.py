@@ -349,3 +349,39 @@ def test_plan_resolves_the_request_and_samples_the_retain_subset() -> None:
             seed=0,
             group_column="patient",
         )
+
+
+def test_the_frozen_original_is_built_on_first_use_only() -> None:
+    from med_unlearning.unlearning.registry import built_frozen
+
+    built = []
+
+    def build() -> torch.nn.Module:
+        built.append(True)
+        return TinyNet()
+
+    run = UnlearningRun(
+        model=TinyNet(), frozen=build, task=TinyTask("recon"), forget_loader=[],
+        retain_loader=None, loop=LoopSettings(epochs=1, device="cpu", progress=False),
+        seed=0, generator=torch.Generator(),
+    )  # fmt: skip
+    assert built_frozen(run) is None and not built  # a strategy that never reads it
+    first = run.frozen
+    assert run.frozen is first and built == [True]  # built once, then kept
+    assert built_frozen(run) is first
+    given = TinyNet()
+    assert dataclasses.replace(run, frozen=given).frozen is given  # a model is taken as is
+
+
+def test_building_the_frozen_original_mid_run_leaves_the_rng_and_the_weights_alone() -> None:
+    from med_unlearning.unlearning.engine import _frozen_original
+
+    torch.manual_seed(3)
+    original = make_checkpoint(TinyNet(), manifest=["f_0"])
+    state = torch.get_rng_state()
+    frozen = _frozen_original(TinyTask("recon"), original, torch.device("cpu"))
+    assert torch.equal(torch.get_rng_state(), state)  # a strategy's next draws are unchanged
+    assert not frozen.training
+    assert not any(parameter.requires_grad for parameter in frozen.parameters())
+    for name, tensor in frozen.state_dict().items():
+        assert torch.equal(tensor, original.state_dict[name])

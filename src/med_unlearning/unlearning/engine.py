@@ -38,7 +38,6 @@ is not run again: :func:`alias_outcome` records it as an alias (cost 0).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import time
@@ -59,7 +58,12 @@ from med_unlearning.io.checkpoint import (
 from med_unlearning.tasks.base import Task
 from med_unlearning.training import seed_everything
 from med_unlearning.unlearning.planning import UnlearningPlan
-from med_unlearning.unlearning.registry import StrategySpec, UnlearningRun, get_strategy
+from med_unlearning.unlearning.registry import (
+    StrategySpec,
+    UnlearningRun,
+    built_frozen,
+    get_strategy,
+)
 from med_unlearning.unlearning.requests import ParentMismatchError
 from med_unlearning.unlearning.result import (
     RunCost,
@@ -174,10 +178,18 @@ def alias_outcome(
     )
 
 
-def _frozen_copy(model: nn.Module) -> nn.Module:
-    frozen = copy.deepcopy(model).eval()
-    frozen.requires_grad_(False)
-    return frozen
+def _frozen(model: nn.Module) -> nn.Module:
+    """``model`` (a fresh one, shared with nobody) in eval mode without gradients."""
+    model.eval().requires_grad_(False)
+    return model
+
+
+def _frozen_original(task: Task, original: ModelCheckpoint, device: torch.device) -> nn.Module:
+    """A frozen copy of ``original`` on ``device``, built without moving the global RNG (a
+    strategy asks for it mid-run; building initialises weights before loading them)."""
+    with torch.random.fork_rng(devices=[]):
+        model = model_from_checkpoint(task, original)
+    return _frozen(model.to(device))
 
 
 class _LazyModels(Mapping[str, nn.Module]):
@@ -197,9 +209,8 @@ class _LazyModels(Mapping[str, nn.Module]):
     def __getitem__(self, name: str) -> nn.Module:
         if name not in self._models:
             checkpoint = self._checkpoints[name]
-            self._models[name] = _frozen_copy(model_from_checkpoint(self._task, checkpoint)).to(
-                self._device
-            )
+            model = model_from_checkpoint(self._task, checkpoint)
+            self._models[name] = _frozen(model.to(self._device))
         return self._models[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -259,10 +270,9 @@ def run_unlearning(
     device = resolve_device(settings.loop.device)
     parent_hash = original.content_hash
     working = model_from_checkpoint(task, original).to(device).train()
-    frozen = _frozen_copy(working)
     run = UnlearningRun(
         model=working,
-        frozen=frozen,
+        frozen=lambda: _frozen_original(task, original, device),
         task=task,
         forget_loader=forget_loader,
         retain_loader=retain_loader,
@@ -286,7 +296,8 @@ def run_unlearning(
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     own_time = time.perf_counter() - start
-    if state_dict_hash(frozen.state_dict()) != parent_hash:
+    frozen = built_frozen(run)
+    if frozen is not None and state_dict_hash(frozen.state_dict()) != parent_hash:
         raise RuntimeError(
             f"{description}: strategy {spec.name!r} modified the frozen copy of the original; "
             "strategies must only read UnlearningRun.frozen"

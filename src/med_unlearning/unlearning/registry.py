@@ -49,6 +49,35 @@ TASK_NAMES = frozenset(TASKS)
 STRATEGIES_PACKAGE = "med_unlearning.unlearning.strategies"
 
 
+class _ModelBuiltOnFirstUse:
+    """A model field that also takes a zero-argument builder, called on first access.
+
+    Why: the frozen copy of the original costs a full model copy (0.1–0.2 s for the VarNet,
+    paid by every run) and most strategies never read it. The builder must not touch the
+    global RNG state a strategy's draws depend on (the engine builds inside ``fork_rng``).
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"
+
+    def __get__(self, run: Any, owner: type | None = None) -> nn.Module:
+        if run is None:  # dataclasses ask for a default: there is none
+            raise AttributeError(self._slot)
+        value = run.__dict__[self._slot]
+        if not isinstance(value, nn.Module):
+            value = run.__dict__[self._slot] = value()
+        return value
+
+    def __set__(self, run: Any, value: nn.Module | Callable[[], nn.Module]) -> None:
+        run.__dict__[self._slot] = value
+
+
+def built_frozen(run: UnlearningRun) -> nn.Module | None:
+    """The run's frozen model if a strategy asked for it, else ``None`` (nothing is built)."""
+    value = run.__dict__.get("_frozen")
+    return value if isinstance(value, nn.Module) else None
+
+
 @dataclass
 class UnlearningRun:
     """Everything a strategy may use. Built by the engine; a strategy only reads it.
@@ -57,7 +86,8 @@ class UnlearningRun:
         model: a working copy of the original model, on the device, in train mode: the
             strategy modifies and returns it (or another model).
         frozen: another copy of the original, on the device, eval mode, ``requires_grad``
-            off: for targets, features and distillation. Never modified.
+            off: for targets, features and distillation. Never modified. Built on first
+            access when given as a zero-argument builder (the engine does).
         task: the task object (loss, criterion, targets, encoder/decoder parts).
         forget_loader: batches of the forget set (task batch format).
         retain_loader: batches of the retain subset, or ``None`` when the strategy declared
@@ -70,7 +100,7 @@ class UnlearningRun:
     """
 
     model: nn.Module
-    frozen: nn.Module
+    frozen: _ModelBuiltOnFirstUse = _ModelBuiltOnFirstUse()
     task: Task
     forget_loader: Iterable[Any]
     retain_loader: Iterable[Any] | None

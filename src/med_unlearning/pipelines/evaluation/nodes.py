@@ -272,8 +272,8 @@ def build_figures(
         study_figures`).
     """
     built = study_figures(summary, recon_examples, segmentation_examples, params)
-    png = {name: figure_to_png(figure, params.figures.dpi, tight=True)
-           for name, figure in built.items()}  # fmt: skip
+    # the figures use constrained layout: no second (bbox-tight) drawing pass is needed
+    png = {name: figure_to_png(figure, params.figures.dpi) for name, figure in built.items()}
     return {f"{name}.png": image for name, image in png.items()}, png
 
 

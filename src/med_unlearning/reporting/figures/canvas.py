@@ -47,16 +47,10 @@ IGNORED_LABELS = (0, 255)
 Ref = tuple[str, str]
 
 
-def figure_to_png(figure: Figure, dpi: int = 120, *, tight: bool = False) -> bytes:
-    """The figure as PNG bytes (for the report and the figure files).
-
-    Args:
-        figure: the figure.
-        dpi: resolution.
-        tight: crop the canvas to the drawn content (``bbox_inches="tight"``).
-    """
+def figure_to_png(figure: Figure, dpi: int = 120) -> bytes:
+    """The figure as PNG bytes (for the report and the figure files)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
+    figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 
