@@ -9,7 +9,8 @@ import pytest
 from kedro.io.core import DatasetError
 from matplotlib.figure import Figure
 
-from med_unlearning.datasets.figure_folder_dataset import PNG_SIGNATURE, FigureFolderDataset
+from med_unlearning.datasets.figure_folder_dataset import FigureFolderDataset
+from med_unlearning.reporting.figures.canvas import PNG_SIGNATURE
 
 
 def _png() -> bytes:

@@ -9,11 +9,9 @@ from kedro_datasets.matplotlib import MatplotlibDataset
 from matplotlib.figure import Figure
 
 from med_unlearning.datasets._common import ImagePreview
+from med_unlearning.reporting.figures.canvas import is_png
 
-__all__ = ["PNG_SIGNATURE", "FigureFolderDataset"]
-
-#: The first bytes of every PNG file.
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+__all__ = ["FigureFolderDataset"]
 
 
 class FigureFolderDataset(MatplotlibDataset):
@@ -43,7 +41,7 @@ class FigureFolderDataset(MatplotlibDataset):
         if not isinstance(plot, bytes | bytearray):
             super()._save_to_fs(full_key_path=full_key_path, plot=plot)
             return
-        if bytes(plot[:8]) != PNG_SIGNATURE:
+        if not is_png(plot):
             raise DatasetError(
                 f"{type(self).__name__}: {full_key_path}: expected a matplotlib Figure or PNG "
                 f"bytes, got {len(plot)} bytes that are not a PNG"

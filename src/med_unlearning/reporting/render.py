@@ -18,7 +18,7 @@ import jinja2
 from matplotlib.figure import Figure
 
 from med_unlearning.reporting.context import FigureEntry, ReportContext, TaskAnswer, TaskSection
-from med_unlearning.reporting.figures import figure_to_png
+from med_unlearning.reporting.figures import figure_to_png, is_png
 from med_unlearning.reporting.tables import html_table, markdown_table
 from med_unlearning.reporting.templates import HTML_TEMPLATE
 
@@ -63,7 +63,7 @@ def _png(image: Figure | bytes | None, dpi: int, title: str) -> bytes | None:
         return None
     if isinstance(image, Figure):
         return figure_to_png(image, dpi)
-    if isinstance(image, (bytes, bytearray)) and bytes(image[:8]) == b"\x89PNG\r\n\x1a\n":
+    if is_png(image):
         return bytes(image)
     logger.warning("Figure %r is neither a matplotlib Figure nor PNG bytes; not embedded", title)
     return None

@@ -17,7 +17,9 @@ from matplotlib.figure import Figure
 __all__ = [
     "IGNORED_LABELS",
     "Ref",
+    "PNG_SIGNATURE",
     "figure_to_png",
+    "is_png",
     "bare_axis",
     "label_colours",
     "middle_slice",
@@ -45,6 +47,15 @@ IGNORED_LABELS = (0, 255)
 
 #: A criterion of the summary: ``(set, metric)``.
 Ref = tuple[str, str]
+
+
+#: The first bytes of every PNG file.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def is_png(data: object) -> bool:
+    """Whether ``data`` is bytes that start like a PNG file."""
+    return isinstance(data, bytes | bytearray) and bytes(data[:8]) == PNG_SIGNATURE
 
 
 def figure_to_png(figure: Figure, dpi: int = 120) -> bytes:
