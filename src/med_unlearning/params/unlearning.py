@@ -241,10 +241,9 @@ class TaskUnlearningParams(StrictModel):
         the sweep run's (so the fraction is 1 and every other setting matches; a retain-sweep
         run has its task's main seed), the two are one run: ``ft_r100`` is ``full_ft``.
         """
-        if spec.sweep is None or spec.sweep.name != RETAIN_SWEEP.name:
-            return None
-        own = self.strategy_params(spec).model_dump()
-        for other in spec.all_retain_twins:
+        twins = spec.all_retain_twins  # none outside the retain sweep
+        own = self.strategy_params(spec).model_dump() if twins else None
+        for other in twins:
             if other not in self.strategies:  # its settings unknown here: never assume them
                 continue
             main = type(spec)(task=spec.task, strategy=other)

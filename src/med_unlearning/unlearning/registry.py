@@ -71,11 +71,16 @@ class _ModelBuiltOnFirstUse:
     def __set__(self, run: Any, value: nn.Module | Callable[[], nn.Module]) -> None:
         run.__dict__[self._slot] = value
 
+    def built(self, run: Any) -> nn.Module | None:
+        """The model if it exists (given, or built by an access), else ``None``; builds
+        nothing."""
+        value = run.__dict__.get(self._slot)
+        return value if isinstance(value, nn.Module) else None
+
 
 def built_frozen(run: UnlearningRun) -> nn.Module | None:
     """The run's frozen model if a strategy asked for it, else ``None`` (nothing is built)."""
-    value = run.__dict__.get("_frozen")
-    return value if isinstance(value, nn.Module) else None
+    return vars(UnlearningRun)["frozen"].built(run)
 
 
 @dataclass
