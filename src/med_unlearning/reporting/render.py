@@ -18,7 +18,8 @@ import jinja2
 from matplotlib.figure import Figure
 
 from med_unlearning.reporting.context import FigureEntry, ReportContext, TaskAnswer, TaskSection
-from med_unlearning.reporting.figures import figure_to_png, is_png
+from med_unlearning.reporting.figures import figure_to_png
+from med_unlearning.reporting.figures.canvas import is_png
 from med_unlearning.reporting.tables import html_table, markdown_table
 from med_unlearning.reporting.templates import HTML_TEMPLATE
 

@@ -19,7 +19,6 @@ The package is the figures' one entry point; the modules split it by what is dra
 
 from med_unlearning.reporting.figures.canvas import (
     figure_to_png,
-    is_png,
     label_colours,
     middle_slice,
     note_figure,
@@ -37,7 +36,6 @@ from med_unlearning.reporting.figures.summary_plots import (
 __all__ = [
     "epoch_horizon_bars",
     "figure_to_png",
-    "is_png",
     "label_colours",
     "middle_slice",
     "note_figure",
