@@ -59,6 +59,7 @@ def test_head_lr_multiplier_makes_two_groups() -> None:
     assert [group["lr"] for group in optimizer.param_groups] == pytest.approx([0.01, 1.0])
     adam = make_optimizer(TinyTask(), model, StrategyParams())
     assert isinstance(adam, torch.optim.Adam) and len(adam.param_groups) == 1
+    assert adam.defaults["foreach"] is True  # batched updates, not PyTorch's per-tensor CPU loop
 
 
 def test_loop_for_takes_the_strategy_settings() -> None:

@@ -183,7 +183,9 @@ def make_optimizer(task: Task, model: nn.Module, params: StrategyParams) -> torc
         return torch.optim.SGD(
             groups, lr=params.lr, momentum=params.momentum, weight_decay=params.weight_decay
         )
-    return torch.optim.Adam(groups, lr=params.lr, weight_decay=params.weight_decay)
+    # foreach: Adam's batched kernels give the per-tensor loop's weights bitwise and step the
+    # many small VarNet tensors ~3x faster on CPU (SGD on the 3-D network measured slower)
+    return torch.optim.Adam(groups, lr=params.lr, weight_decay=params.weight_decay, foreach=True)
 
 
 def loop_for(loop: LoopSettings, params: StrategyParams, label: str | None = None) -> LoopSettings:
